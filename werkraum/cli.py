@@ -1,0 +1,167 @@
+"""The `werkraum` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from werkraum import __version__
+from werkraum.errors import WerkraumError
+from werkraum.paths import repo_root
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Turn WerkraumError into `error: ...` on stderr and its exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except WerkraumError as exc:
+            click.secho(f"error: {exc.what}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="werkraum")
+def main() -> None:
+    """Werkraum: run a self-hosted, multi-tenant AI workspace platform from one repository.
+
+    \b
+    lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
+    """
+
+
+# --- lab ------------------------------------------------------------------------------
+
+INVENTORY_OPTION = click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Lab inventory (default: inventories/lab).",
+)
+
+
+def _rack(inventory: Path | None) -> Any:
+    from werkraum.lab.rack import load_rack
+
+    return load_rack((inventory or repo_root() / "inventories" / "lab").resolve())
+
+
+@main.group()
+def lab() -> None:
+    """The lab rack: one podman systemd host per node group, on a network of its own."""
+
+
+@lab.command("up")
+@INVENTORY_OPTION
+@click.option("--no-converge", is_flag=True, help="Start the hosts but do not run ansible/site.yml.")
+@click.option("--rebuild-image", is_flag=True, help="Rebuild the lab image even if its recipe is unchanged.")
+@handle_errors
+def lab_up(inventory: Path | None, no_converge: bool, rebuild_image: bool) -> None:
+    """Build the image (once), start the hosts and converge ansible/site.yml. Safe to repeat."""
+    from werkraum.lab import lab as labmod
+
+    started = time.monotonic()
+    rack = _rack(inventory)
+    result = labmod.up(rack, converge=not no_converge, rebuild_image=rebuild_image)
+    click.echo(f"lab {rack.name} is up: {len(rack.hosts)} hosts in {time.monotonic() - started:.1f}s")
+    if result.converge:
+        click.echo(f"converge: {result.converge.summary()}")
+
+
+@lab.command("converge")
+@INVENTORY_OPTION
+@handle_errors
+def lab_converge(inventory: Path | None) -> None:
+    """Run ansible/site.yml against the running lab hosts."""
+    from werkraum.lab import lab as labmod
+
+    result = labmod.run_converge(_rack(inventory))
+    click.echo(f"converge: {result.summary()}")
+
+
+@lab.command("status")
+@INVENTORY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def lab_status(inventory: Path | None, as_json: bool) -> None:
+    """Hosts, addresses and the last converge. Exits 1 unless every host is running."""
+    from werkraum.lab import lab as labmod
+
+    report = labmod.status(_rack(inventory))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"lab {report['name']}  network {report['network'] or '(missing)'}  subnet {report['subnet']}")
+        click.echo(f"image {report['image'] or '(not built by this lab yet)'}")
+        click.echo(f"{'HOST':<14}{'GROUPS':<12}{'ADDRESS':<16}{'STATE':<9}CONTAINER")
+        for h in report["hosts"]:
+            click.echo(f"{h['name']:<14}{','.join(h['groups']):<12}{h['address']:<16}{h['state']:<9}{h['container']}")
+        last = report["last_converge"]
+        if last:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"]))
+            hosts = set(last["ok"]) | set(last["failures"]) | set(last["unreachable"])
+            click.echo(
+                f"last converge {when}: {last['status']}, {len(hosts)} hosts, "
+                f"{sum(last['changed'].values())} changed, {sum(last['failures'].values())} failed, "
+                f"{len(last['unreachable'])} unreachable, {last['duration_s']:.1f}s"
+            )
+        else:
+            click.echo("last converge: never")
+    if not report["healthy"]:
+        raise WerkraumError(
+            f"lab {report['name']} is not fully up",
+            hint="run `werkraum lab up` (`make lab` from a fresh checkout)",
+        )
+
+
+@lab.command("down")
+@INVENTORY_OPTION
+@handle_errors
+def lab_down(inventory: Path | None) -> None:
+    """Remove the lab's containers, network and state; nothing else (the image cache stays)."""
+    from werkraum.lab import lab as labmod
+
+    rack = _rack(inventory)
+    removed = labmod.down(rack.name)
+    click.echo(
+        f"lab {rack.name} is down: removed {len(removed['containers'])} containers, "
+        f"{len(removed['networks'])} networks"
+    )
+
+
+@lab.command("image")
+@click.option("--rebuild", is_flag=True, help="Rebuild even if the recipe is unchanged.")
+@click.option("--prune", is_flag=True, help="Remove lab images of older recipes.")
+@handle_errors
+def lab_image(rebuild: bool, prune: bool) -> None:
+    """Build the lab's Debian 12 systemd image if needed and print its reference."""
+    from werkraum.lab.image import ImageRecipe, ensure_image, remove_images
+
+    ref = ensure_image(ImageRecipe(), rebuild=rebuild)
+    if prune:
+        for old in remove_images(keep=ref):
+            click.echo(f"removed {old}", err=True)
+    click.echo(ref)
+
+
+if __name__ == "__main__":
+    main()

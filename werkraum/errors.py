@@ -1,0 +1,27 @@
+"""Errors that the CLI turns into a clear message and a non-zero exit (never a traceback)."""
+
+from __future__ import annotations
+
+
+class WerkraumError(Exception):
+    """A failure the user can act on.
+
+    ``what`` says what went wrong and names the file, field or host; ``hint`` says
+    what to do about it.
+    """
+
+    exit_code = 1
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.what if not self.hint else f"{self.what}\n  hint: {self.hint}"
+
+
+class MissingToolError(WerkraumError):
+    """A program Werkraum needs is not installed."""
+
+    exit_code = 3

@@ -1,0 +1,264 @@
+"""Bringing the lab rack up, reporting on it and taking it down again.
+
+Everything the lab creates carries the label ``werkraum.lab=<lab name>``; `down`
+removes exactly what carries it and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from werkraum.errors import WerkraumError
+from werkraum.lab import podman
+from werkraum.lab.image import ImageRecipe, ensure_image
+from werkraum.lab.rack import LabHost, LabRack
+from werkraum.paths import podman_env, repo_root, state_dir
+from werkraum.playbook import PlaybookResult, raise_for_result, run_playbook
+from werkraum.progress import say, step
+
+LABEL = podman.LABEL_LAB
+BOOT_TIMEOUT_S = 90
+
+
+def lab_state_dir(rack: LabRack) -> Path:
+    return state_dir() / "labs" / rack.name
+
+
+def state_file(rack: LabRack) -> Path:
+    return lab_state_dir(rack) / "state.json"
+
+
+def read_state(rack: LabRack) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(state_file(rack).read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(rack: LabRack, state: dict[str, Any]) -> None:
+    path = state_file(rack)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+# --- network -------------------------------------------------------------------------
+
+
+def ensure_network(rack: LabRack) -> None:
+    if podman.network_exists(rack.network):
+        info = podman.inspect_network(rack.network)
+        if info.get("labels", {}).get(LABEL) != rack.name:
+            raise WerkraumError(
+                f"a podman network named {rack.network} exists but was not created by lab {rack.name}",
+                hint=f"remove or rename it (`podman network rm {rack.network}`), or change werkraum_lab_name",
+            )
+        subnets = [s.get("subnet") for s in info.get("subnets", [])]
+        if rack.subnet not in subnets:
+            raise WerkraumError(
+                f"lab network {rack.network} has subnet {', '.join(map(str, subnets))}, "
+                f"the inventory says {rack.subnet}",
+                hint="run `werkraum lab down` and `werkraum lab up` to recreate the lab",
+            )
+        return
+    say(f"    creating network {rack.network} ({rack.subnet})")
+    podman.podman("network", "create", "--subnet", rack.subnet, "--label", f"{LABEL}={rack.name}", rack.network)
+
+
+# --- hosts -----------------------------------------------------------------------------
+
+
+def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
+    """Create or start the host's container; returns what was done."""
+    if podman.container_exists(host.container):
+        info = podman.inspect_container(host.container)
+        labels = info.get("Config", {}).get("Labels") or {}
+        if labels.get(LABEL) != rack.name:
+            raise WerkraumError(
+                f"host {host.name}: a container named {host.container} exists but was not created by lab {rack.name}",
+                hint=f"remove it (`podman rm -f {host.container}`) or change werkraum_lab_name",
+            )
+        address = labels.get("werkraum.lab.address")
+        if labels.get("werkraum.lab.image") != image or address != host.address:
+            say(f"    {host.name}: image or address changed, recreating the container")
+            podman.podman("rm", "-f", "-t", "5", host.container)
+        elif info.get("State", {}).get("Running"):
+            return "running"
+        else:
+            podman.podman("start", host.container)
+            return "started"
+    podman.podman(
+        "run",
+        "--detach",
+        "--name",
+        host.container,
+        "--hostname",
+        host.name,
+        "--network",
+        rack.network,
+        "--ip",
+        host.address,
+        "--systemd=always",
+        "--label",
+        f"{LABEL}={rack.name}",
+        "--label",
+        f"werkraum.lab.host={host.name}",
+        "--label",
+        f"werkraum.lab.address={host.address}",
+        "--label",
+        f"werkraum.lab.image={image}",
+        "--label",
+        f"werkraum.lab.groups={','.join(host.groups)}",
+        image,
+    )
+    return "created"
+
+
+def wait_booted(host: LabHost, timeout_s: float = BOOT_TIMEOUT_S) -> str:
+    """Wait until systemd in the host reports running (or degraded, with its failed units named)."""
+    deadline = time.monotonic() + timeout_s
+    state = "unknown"
+    while time.monotonic() < deadline:
+        info = podman.inspect_container(host.container)
+        if not info.get("State", {}).get("Running"):
+            logs = podman.podman("logs", "--tail", "10", host.container, check=False)
+            raise WerkraumError(
+                f"host {host.name}: container {host.container} stopped while booting "
+                f"(exit code {info.get('State', {}).get('ExitCode')}); last output:\n    "
+                + "\n    ".join((logs.stdout + logs.stderr).strip().splitlines()[-10:]),
+                hint="check `podman logs " + host.container + "`; then `werkraum lab down` and `werkraum lab up`",
+            )
+        proc = subprocess.run(
+            [podman.require_podman(), "exec", host.container, "systemctl", "is-system-running"],
+            capture_output=True,
+            text=True,
+            env=podman_env(),
+            check=False,
+        )
+        state = proc.stdout.strip() or "unknown"
+        if state == "running":
+            return state
+        if state == "degraded":
+            failed = podman.podman(
+                "exec", host.container, "systemctl", "--failed", "--no-legend", "--plain", check=False
+            ).stdout.split("\n")
+            say(f"    {host.name}: systemd is degraded, failed units: {'; '.join(f for f in failed if f)}")
+            return state
+        time.sleep(0.5)
+    raise WerkraumError(
+        f"host {host.name}: systemd did not finish booting within {timeout_s:.0f}s (state: {state})",
+        hint=f"look inside with `podman exec -it {host.container} systemctl list-jobs`",
+    )
+
+
+# --- the lab as a whole --------------------------------------------------------------
+
+
+@dataclass
+class UpResult:
+    hosts: dict[str, str]
+    converge: PlaybookResult | None
+
+
+def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> UpResult:
+    podman.require_podman()
+    with step("Lab image"):
+        image = ensure_image(ImageRecipe(), rebuild=rebuild_image)
+    actions: dict[str, str] = {}
+    with step(f"Starting {len(rack.hosts)} lab hosts on {rack.network} ({rack.subnet})"):
+        ensure_network(rack)
+        for host in rack.hosts:
+            actions[host.name] = ensure_host(rack, host, image)
+            say(f"    {host.name:<12} {host.address:<15} {actions[host.name]}")
+        for host in rack.hosts:
+            state = wait_booted(host)
+            say(f"    {host.name:<12} systemd {state}")
+    state = read_state(rack)
+    state.update(
+        {
+            "name": rack.name,
+            "network": rack.network,
+            "subnet": rack.subnet,
+            "image": image,
+            "inventory": str(rack.inventory),
+            "hosts": {h.name: {"address": h.address, "container": h.container, "groups": list(h.groups)} for h in rack.hosts},
+        }
+    )
+    write_state(rack, state)
+    result = run_converge(rack) if converge else None
+    return UpResult(actions, result)
+
+
+def run_converge(rack: LabRack, playbook: Path | None = None) -> PlaybookResult:
+    playbook = playbook or repo_root() / "ansible" / "site.yml"
+    with step(f"Converging {playbook.relative_to(repo_root()) if playbook.is_relative_to(repo_root()) else playbook} on lab {rack.name}"):
+        result = run_playbook(
+            playbook,
+            rack.inventory,
+            private_data_dir=lab_state_dir(rack) / "runner",
+            env={"CONTAINERS_CONF": podman_env()["CONTAINERS_CONF"]},
+        )
+    state = read_state(rack)
+    state["last_converge"] = result.to_dict()
+    write_state(rack, state)
+    say(f"    converge: {result.summary()}")
+    raise_for_result(
+        result,
+        hint="an unreachable lab host is usually a stopped container: see `werkraum lab status`, "
+        f"then `werkraum lab up`; events and stats: {result.artifacts}",
+    )
+    return result
+
+
+def status(rack: LabRack) -> dict[str, Any]:
+    """Live state of each host, plus the last converge; ``healthy`` only when all hosts run."""
+    podman.require_podman()
+    state = read_state(rack)
+    hosts = []
+    for host in rack.hosts:
+        info = podman.inspect_container(host.container) if podman.container_exists(host.container) else {}
+        ours = (info.get("Config", {}).get("Labels") or {}).get(LABEL) == rack.name
+        running = bool(info.get("State", {}).get("Running")) and ours
+        hosts.append(
+            {
+                "name": host.name,
+                "groups": list(host.groups),
+                "address": host.address,
+                "container": host.container,
+                "state": ("running" if running else "stopped") if ours else "missing",
+            }
+        )
+    return {
+        "name": rack.name,
+        "network": rack.network if podman.network_exists(rack.network) else None,
+        "subnet": rack.subnet,
+        "image": state.get("image"),
+        "hosts": hosts,
+        "last_converge": state.get("last_converge"),
+        "healthy": all(h["state"] == "running" for h in hosts) and podman.network_exists(rack.network),
+    }
+
+
+def down(name: str) -> dict[str, list[str]]:
+    """Remove every container and network labelled with this lab's name, and its state."""
+    podman.require_podman()
+    removed: dict[str, list[str]] = {"containers": [], "networks": []}
+    for container in podman.containers_with_label(LABEL, name):
+        cname = container["Names"][0] if container.get("Names") else container["Id"]
+        podman.podman("rm", "-f", "-t", "5", cname)
+        removed["containers"].append(cname)
+        say(f"    removed container {cname}")
+    for network in podman.networks_with_label(LABEL, name):
+        podman.podman("network", "rm", network)
+        removed["networks"].append(network)
+        say(f"    removed network {network}")
+    shutil.rmtree(state_dir() / "labs" / name, ignore_errors=True)
+    return removed
