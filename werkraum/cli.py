@@ -19,7 +19,7 @@ from werkraum.paths import repo_root
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def handle_errors(func: F) -> F:
+def handle_errors[F: Callable[..., Any]](func: F) -> F:
     """Turn WerkraumError into `error: ...` on stderr and its exit code; never a traceback."""
 
     @functools.wraps(func)
@@ -143,8 +143,7 @@ def lab_down(inventory: Path | None) -> None:
     rack = _rack(inventory)
     removed = labmod.down(rack.name)
     click.echo(
-        f"lab {rack.name} is down: removed {len(removed['containers'])} containers, "
-        f"{len(removed['networks'])} networks"
+        f"lab {rack.name} is down: removed {len(removed['containers'])} containers, {len(removed['networks'])} networks"
     )
 
 

@@ -84,11 +84,7 @@ def host_mirrors(sources_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
 
 def _sources_list(recipe: ImageRecipe, mirror: str, security: str) -> str:
     s = recipe.suite
-    return (
-        f"deb {mirror} {s} main\n"
-        f"deb {mirror} {s}-updates main\n"
-        f"deb {security} {s}-security main\n"
-    )
+    return f"deb {mirror} {s} main\ndeb {mirror} {s}-updates main\ndeb {security} {s}-security main\n"
 
 
 def ensure_image(recipe: ImageRecipe | None = None, *, rebuild: bool = False) -> str:
@@ -173,7 +169,7 @@ def _run_logged(cmd: list[str], log: Path, *, what: str) -> None:
         tail: list[str] = []
         for n, line in enumerate(proc.stdout, 1):
             fh.write(line)
-            tail = (tail + [line.rstrip()])[-15:]
+            tail = ([*tail, line.rstrip()])[-15:]
             if line.startswith("I: Retrieving") or n % 50 == 0:
                 say(f"    {what}: {line.strip()[:100]}")
         code = proc.wait()

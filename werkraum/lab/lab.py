@@ -176,11 +176,16 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
     with step(f"Starting {len(rack.hosts)} lab hosts on {rack.network} ({rack.subnet})"):
         ensure_network(rack)
         for host in rack.hosts:
-            actions[host.name] = ensure_host(rack, host, image)
+            try:
+                actions[host.name] = ensure_host(rack, host, image)
+            except podman.PodmanError as exc:
+                raise WerkraumError(
+                    f"host {host.name}: could not start its container {host.container}: {exc.what}",
+                    hint="fix the cause above, then run `werkraum lab up` again (hosts already up are kept)",
+                ) from None
             say(f"    {host.name:<12} {host.address:<15} {actions[host.name]}")
         for host in rack.hosts:
-            state = wait_booted(host)
-            say(f"    {host.name:<12} systemd {state}")
+            say(f"    {host.name:<12} systemd {wait_booted(host)}")
     state = read_state(rack)
     state.update(
         {
@@ -189,7 +194,9 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
             "subnet": rack.subnet,
             "image": image,
             "inventory": str(rack.inventory),
-            "hosts": {h.name: {"address": h.address, "container": h.container, "groups": list(h.groups)} for h in rack.hosts},
+            "hosts": {
+                h.name: {"address": h.address, "container": h.container, "groups": list(h.groups)} for h in rack.hosts
+            },
         }
     )
     write_state(rack, state)
@@ -199,7 +206,7 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
 
 def run_converge(rack: LabRack, playbook: Path | None = None) -> PlaybookResult:
     playbook = playbook or repo_root() / "ansible" / "site.yml"
-    with step(f"Converging {playbook.relative_to(repo_root()) if playbook.is_relative_to(repo_root()) else playbook} on lab {rack.name}"):
+    with step(f"Converging {playbook.name} on lab {rack.name}"):
         result = run_playbook(
             playbook,
             rack.inventory,

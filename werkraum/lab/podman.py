@@ -22,8 +22,7 @@ def require_podman() -> str:
     if not path:
         raise MissingToolError(
             "podman is not installed (the lab rack runs its hosts in podman containers)",
-            hint="run `make lab` (it installs podman and runc from Debian's packages) "
-            "or `apt-get install podman runc`",
+            hint="run `make lab` (it installs podman and runc from Debian's packages) or `apt-get install podman runc`",
         )
     return path
 
@@ -34,8 +33,7 @@ def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.C
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or "").strip().splitlines()
         raise PodmanError(
-            f"`podman {' '.join(args[:3])}` failed (exit {proc.returncode}): "
-            + (detail[-1] if detail else "no output")
+            f"`podman {' '.join(args[:3])}` failed (exit {proc.returncode}): " + (detail[-1] if detail else "no output")
         )
     return proc
 

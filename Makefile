@@ -1,0 +1,40 @@
+# Werkraum's two set-up commands are `make lab` and `make test`; each installs
+# what it needs first (scripts/bootstrap). The other targets are their parts.
+SHELL := /bin/bash
+VENV := .venv/bin
+export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
+
+.PHONY: lab test bootstrap lint pytest molecule lab-down lab-status bench clean
+
+## lab: install everything, bring up the lab rack and converge ansible/site.yml
+lab: bootstrap
+	$(VENV)/werkraum lab up
+
+## test: install everything, run lint, pytest and every Molecule scenario, print one summary
+test: bootstrap
+	scripts/test-all
+
+bootstrap:
+	scripts/bootstrap
+
+lint: bootstrap
+	scripts/test-all lint
+
+pytest: bootstrap
+	scripts/test-all pytest
+
+molecule: bootstrap
+	scripts/molecule-all
+
+lab-status:
+	$(VENV)/werkraum lab status
+
+lab-down:
+	$(VENV)/werkraum lab down
+
+## bench: the benchmarks (slow; not part of make test)
+bench: bootstrap
+	for b in bench/*; do [ -x "$$b" ] && "$$b"; done
+
+clean:
+	rm -rf .venv .cache .mypy_cache .ruff_cache .pytest_cache
