@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from werkraum import __version__
+from werkraum.cli_common import handle_errors
+from werkraum.cli_tenant import tenant
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors[F: Callable[..., Any]](func: F) -> F:
-    """Turn WerkraumError into `error: ...` on stderr and its exit code; never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except WerkraumError as exc:
-            click.secho(f"error: {exc.what}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +23,11 @@ def main() -> None:
 
     \b
     lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
+    tenant  tenant files under stacks/: scaffold, validate, allocate a network, plan
     """
+
+
+main.add_command(tenant)
 
 
 # --- lab ------------------------------------------------------------------------------

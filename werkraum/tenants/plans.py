@@ -62,7 +62,9 @@ class Plan:
         return {name: overrides.get(name, self.defaults[name]) for name in QUOTA_NAMES}
 
 
-def _q(vcpus: int, ram_gib: int, gpus: int, volume_gib: int, instances: int, floating_ips: int) -> dict[QuotaName, int]:
+def _q(  # noqa: PLR0917 - one positional per column of the plan table
+    vcpus: int, ram_gib: int, gpus: int, volume_gib: int, instances: int, floating_ips: int
+) -> dict[QuotaName, int]:
     return {
         "vcpus": vcpus,
         "ram_gib": ram_gib,

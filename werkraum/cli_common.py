@@ -1,0 +1,31 @@
+"""What every CLI command shares: turning WerkraumError into a message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from werkraum.errors import WerkraumError
+
+
+def handle_errors[F: Callable[..., Any]](func: F) -> F:
+    """Turn WerkraumError into `error: ...` on stderr and its exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except WerkraumError as exc:
+            click.secho(f"error: {exc.what}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]

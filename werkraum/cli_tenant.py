@@ -1,0 +1,221 @@
+"""`werkraum tenant ...`: scaffold, validate, allocate and plan tenant stacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from werkraum.cli_common import handle_errors
+from werkraum.errors import WerkraumError
+from werkraum.paths import repo_root
+
+STACKS_OPTION = click.option(
+    "--stacks",
+    "stacks_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of tenant files (default: stacks/).",
+)
+
+
+@click.group()
+def tenant() -> None:
+    """Tenants: one file each under stacks/, turned into resources by pulumi/tenant."""
+
+
+def _fleet(stacks_dir: Path | None) -> Any:
+    from werkraum.tenants.fleet import load_fleet
+
+    return load_fleet(stacks_dir.resolve() if stacks_dir else None)
+
+
+@tenant.command("validate")
+@click.argument("slugs", nargs=-1)
+@STACKS_OPTION
+@handle_errors
+def tenant_validate(slugs: tuple[str, ...], stacks_dir: Path | None) -> None:
+    """Check tenant files (all by default): fields, plan limits, and clashes across tenants."""
+    fleet = _fleet(stacks_dir)
+    if not fleet.tenants:
+        raise WerkraumError(f"no tenant files (Pulumi.<slug>.yaml) in {fleet.directory}")
+    chosen = [fleet.by_slug(s) for s in slugs] if slugs else fleet.tenants
+    names = {t.display for t in chosen}
+    problems = [p for p in fleet.all_problems if p.file in names]
+    for t in chosen:
+        mine = [p for p in problems if p.file == t.display]
+        mark = click.style("ok", fg="green") if not mine else click.style("INVALID", fg="red")
+        plan = f"{t.spec.plan}, {t.spec.seats} seats" if t.spec else "-"
+        click.echo(f"{mark:<8} {t.slug:<24} {plan}")
+    for p in problems:
+        click.echo(f"error: {p}", err=True)
+    if problems:
+        raise WerkraumError(f"{len(problems)} problem(s) in {len({p.file for p in problems})} tenant file(s)")
+    click.echo(f"{len(chosen)} tenant file(s) valid")
+
+
+@tenant.command("allocate")
+@click.argument("slug")
+@STACKS_OPTION
+@handle_errors
+def tenant_allocate(slug: str, stacks_dir: Path | None) -> None:
+    """Give a tenant without network.cidr the next free prefix of the pool, written into its file."""
+    from werkraum.tenants.scaffold import allocate_network
+
+    cidr, changed = allocate_network(slug, _fleet(stacks_dir))
+    click.echo(f"{slug}: network.cidr {cidr} " + ("allocated and written to its file" if changed else "(already set)"))
+
+
+def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -> Any:
+    if value is not None:
+        return value
+    if sys.stdin.isatty():
+        return click.prompt(label, **prompt)
+    missing.append(flag)
+    return None
+
+
+@tenant.command("new")
+@click.argument("slug")
+@click.option("--name", help="Display name, e.g. 'Acme GmbH'.")
+@click.option("--plan", type=click.Choice(["bronze", "silver", "gold", "platinum"]))
+@click.option("--seats", type=int)
+@click.option("--contact-name")
+@click.option("--contact-email")
+@click.option("--domain", help="The tenant's domain (a CNAME onto the platform).")
+@click.option("--cidr", help="Tenant network; the next free prefix of the pool when omitted.")
+@click.option("--features", help="Comma-separated; the plan's features when omitted.")
+@click.option("--apps", default="", help="Comma-separated connectors, e.g. hubspot,sharepoint.")
+@click.option("--quota", "quotas", multiple=True, help="NAME=VALUE, e.g. --quota gpus=2 (repeatable).")
+@click.option("--workspace", "workspaces", multiple=True, help="NAME:PROFILE[:member,member] (repeatable).")
+@click.option("--primary-color", default="#1E3A8A")
+@click.option("--secondary-color", default="#60A5FA")
+@click.option("--assistant-name")
+@click.option("--welcome-message")
+@click.option("--logo", help="Path under stacks/ (a monogram logo is generated when omitted).")
+@STACKS_OPTION
+@handle_errors
+def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
+    """Scaffold stacks/Pulumi.SLUG.yaml from flags (or prompts on a terminal); it validates and plans as written."""
+    from werkraum.tenants.scaffold import NewTenant, create_tenant
+
+    missing: list[str] = []
+    name = _ask(opts["name"], "Display name", "--name", missing)
+    plan = _ask(opts["plan"], "Plan", "--plan", missing, type=click.Choice(["bronze", "silver", "gold", "platinum"]))
+    seats = _ask(opts["seats"], "Seats", "--seats", missing, type=int)
+    contact_name = _ask(opts["contact_name"], "Contact name", "--contact-name", missing)
+    contact_email = _ask(opts["contact_email"], "Contact e-mail", "--contact-email", missing)
+    domain = _ask(opts["domain"], "Domain", "--domain", missing)
+    if missing:
+        raise WerkraumError(
+            f"tenant new {slug}: missing {', '.join(missing)}",
+            hint="give them as flags, or run on a terminal to be asked",
+        )
+    quotas: dict[str, int] = {}
+    for item in opts["quotas"]:
+        key, _, value = item.partition("=")
+        if not value.isdigit():
+            raise WerkraumError(f"--quota {item!r}: expected NAME=NUMBER, e.g. gpus=2")
+        quotas[key] = int(value)
+    workspaces = []
+    for item in opts["workspaces"]:
+        parts = item.split(":")
+        if len(parts) not in (2, 3):
+            raise WerkraumError(f"--workspace {item!r}: expected NAME:PROFILE[:member,member]")
+        workspaces.append(
+            {
+                "name": parts[0],
+                "profile": parts[1],
+                "members": [m for m in (parts[2] if len(parts) == 3 else "").split(",") if m],
+            }
+        )
+    started = time.monotonic()
+    path = create_tenant(
+        NewTenant(
+            slug=slug,
+            name=name,
+            plan=plan,
+            seats=seats,
+            contact_name=contact_name,
+            contact_email=contact_email,
+            domain=domain,
+            cidr=opts["cidr"],
+            features=[f for f in opts["features"].split(",") if f] if opts["features"] else None,
+            apps=[a for a in opts["apps"].split(",") if a],
+            quotas=quotas,
+            primary_color=opts["primary_color"],
+            secondary_color=opts["secondary_color"],
+            assistant_name=opts["assistant_name"],
+            welcome_message=opts["welcome_message"],
+            logo=opts["logo"],
+            workspaces=workspaces,
+        ),
+        _fleet(stacks_dir),
+    )
+    click.echo(f"wrote {path} (valid, {time.monotonic() - started:.2f}s); next: werkraum tenant plan {slug}")
+
+
+def pulumi_cli() -> str | None:
+    return shutil.which("pulumi")
+
+
+@tenant.command("plan")
+@click.argument("slug")
+@click.option("--offline", is_flag=True, help="Compute the plan offline even if a Pulumi CLI is installed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the offline plan as JSON.")
+@STACKS_OPTION
+@handle_errors
+def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None) -> None:
+    """Show what the tenant's stack declares: `pulumi preview` with a Pulumi CLI, else an offline plan."""
+    fleet = _fleet(stacks_dir)
+    tenant_file = fleet.by_slug(slug)
+    problems = [p for p in fleet.all_problems if p.file == tenant_file.display]
+    if problems:
+        raise WerkraumError(f"tenant {slug} is not valid, so it is not planned:\n  " + "\n  ".join(map(str, problems)))
+    cli = pulumi_cli()
+    if cli and not offline:
+        project = repo_root() / "pulumi" / "tenant"
+        click.echo(f"running pulumi preview for stack {slug} ({project})", err=True)
+        proc = subprocess.run([cli, "preview", "--stack", slug, "--cwd", str(project), "--diff"], check=False)
+        if proc.returncode != 0:
+            raise WerkraumError(f"pulumi preview of {slug} failed (exit {proc.returncode})")
+        return
+    from werkraum.tenants.plan import offline_plan
+
+    started = time.monotonic()
+    plan = offline_plan(tenant_file, fleet.platform, fleet.directory)
+    took = time.monotonic() - started
+    custom = [r for r in plan.resources if r.custom]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "kind": "offline-plan",
+                    "stack": slug,
+                    "resources": [
+                        {"type": r.type, "name": r.name, "protect": r.protect, "inputs": r.inputs} for r in custom
+                    ],
+                    "outputs": plan.outputs,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    why = "--offline" if cli else "no Pulumi CLI on PATH"
+    click.secho(
+        f"OFFLINE PLAN of stack {slug} ({why}): what the program declares, computed with pulumi.runtime.set_mocks.",
+        bold=True,
+    )
+    click.echo("No engine, provider or cloud was asked: ids are placeholders and drift is not seen.\n")
+    for r in sorted(custom, key=lambda r: (r.type, r.name)):
+        click.echo(f"  + {r.type:<56} {r.name}{'  [protected]' if r.protect else ''}")
+    click.echo(f"\n{len(custom)} resources to create, {sum(r.protect for r in custom)} protected ({took:.2f}s)")
+    click.echo("outputs:")
+    click.echo(json.dumps(plan.outputs, indent=2, default=str))

@@ -1,0 +1,118 @@
+"""Running a Pulumi program offline with `pulumi.runtime.set_mocks`: an offline plan.
+
+No engine, provider or cloud is involved: the program runs as it would under
+`pulumi preview`, and every resource it declares is recorded with its type,
+name, inputs (camelCased, as providers receive them) and options. Provider
+defaults and computed values are not known; ids are made up. This shows what a
+stack declares, not what a cloud would do with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+import pulumi
+
+COMPONENT_PREFIXES = ("werkraum:",)
+
+
+def _plain(value: Any) -> Any:
+    """Floats that are whole numbers back to ints (the mock monitor turns numbers into floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    protect: bool = False
+    custom: bool = True
+
+    @property
+    def is_kubernetes(self) -> bool:
+        return self.type.startswith("kubernetes:")
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records each resource; answers data-source calls and stack references with fixed values."""
+
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
+    resources: list[Recorded] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            return f"{args.name}-id", {**args.inputs, "outputs": self.stack_outputs}
+        self.resources.append(Recorded(args.typ, args.name, _plain(dict(args.inputs)), custom=bool(args.custom)))
+        state = dict(args.inputs)
+        if args.typ.startswith("kubernetes:") and "metadata" in state:
+            state["metadata"] = {"name": args.name, **state["metadata"]}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        name = str(args.args.get("name", "x"))
+        return {**args.args, "id": f"{args.token.rsplit(':', 1)[-1].lower()}-{name}"}, []
+
+
+@dataclass
+class OfflinePlan:
+    project: str
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+
+    def by_type(self, suffix: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type.endswith(suffix)]
+
+
+def run_offline(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, Any],
+    stack_outputs: dict[str, Any] | None = None,
+    outputs: Callable[[Any], dict[str, Any]] | None = None,
+) -> OfflinePlan:
+    """Run ``program`` under mocks with ``config`` (as in a stack file) and return what it declared."""
+    mocks = RecordingMocks(stack_outputs=dict(stack_outputs or {}))
+    # The root Stack resource that set_mocks creates belongs to the current loop.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    result: dict[str, Any] = {}
+
+    protected: set[str] = set()
+
+    def note_protect(args: pulumi.ResourceTransformationArgs) -> None:
+        if args.opts is not None and args.opts.protect:
+            protected.add(args.name)
+
+    def body() -> None:
+        pulumi.runtime.register_stack_transformation(note_protect)
+        component = program()
+        if outputs is not None:
+            resolved: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs(component)).future())
+            result.update(resolved or {})
+
+    _sync_await(run_pulumi_func(body))
+    for r in mocks.resources:
+        r.protect = r.name in protected
+    return OfflinePlan(project, stack, mocks.resources, _plain(result))

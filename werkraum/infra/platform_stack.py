@@ -1,0 +1,97 @@
+"""What every tenant shares: the external network, flavors (GPU flavors private), storage and ingress classes."""
+
+from __future__ import annotations
+
+import pulumi_kubernetes as k8s
+import pulumi_openstack as openstack
+
+import pulumi
+from werkraum.tenants.platform import PlatformSpec
+
+
+class PlatformStack(pulumi.ComponentResource):
+    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("werkraum:platform:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ext = spec.external_network
+        self.external_network = openstack.networking.Network(
+            "external",
+            name=ext.name,
+            external=True,
+            shared=False,
+            admin_state_up=True,
+            segments=[
+                openstack.networking.NetworkSegmentArgs(network_type="flat", physical_network=ext.physical_network)
+            ],
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        self.external_subnet = openstack.networking.Subnet(
+            "external-subnet",
+            name=f"{ext.name}-subnet",
+            network_id=self.external_network.id,
+            cidr=ext.cidr,
+            gateway_ip=ext.gateway,
+            enable_dhcp=False,
+            allocation_pools=[openstack.networking.SubnetAllocationPoolArgs(start=ext.pool_start, end=ext.pool_end)],
+            opts=child,
+        )
+        self.flavors = {
+            f.name: openstack.compute.Flavor(
+                f"flavor-{f.name}",
+                name=f.name,
+                vcpus=f.vcpus,
+                ram=f.ram_gib * 1024,
+                disk=f.disk_gib,
+                is_public=f.gpus == 0,  # GPU flavors are shared per tenant (FlavorAccess)
+                extra_specs={f"resources:{spec.gpu_resource_class}": str(f.gpus)} if f.gpus else {},
+                opts=child,
+            )
+            for f in spec.flavors
+        }
+        self.compute_service_id = openstack.identity.get_service_output(name="nova", type="compute").id
+        self.storage_classes = [
+            k8s.storage.v1.StorageClass(
+                f"sc-{sc.name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=sc.name,
+                    annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
+                ),
+                provisioner="rbd.csi.ceph.com",
+                reclaim_policy="Retain",
+                allow_volume_expansion=True,
+                volume_binding_mode="Immediate",
+                parameters={
+                    "clusterID": spec.ceph_cluster_id,
+                    "pool": sc.pool,
+                    "imageFeatures": "layering",
+                    "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
+                    "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
+                    "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
+                    "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
+                },
+                opts=child,
+            )
+            for sc in spec.storage_classes
+        ]
+        self.ingress_class = k8s.networking.v1.IngressClass(
+            "ingress-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.ingress_class, annotations={"ingressclass.kubernetes.io/is-default-class": "true"}
+            ),
+            spec=k8s.networking.v1.IngressClassSpecArgs(controller="k8s.io/ingress-nginx"),
+            opts=child,
+        )
+        self.outputs: dict[str, pulumi.Input[object]] = {
+            "external_network_id": self.external_network.id,
+            "compute_service_id": self.compute_service_id,
+            "flavor_ids": {name: flavor.id for name, flavor in self.flavors.items()},
+            "management_cidr": spec.management_cidr,
+            "dns_nameservers": spec.dns_nameservers,
+            "storage_class": spec.default_storage_class,
+            "ingress_class": spec.ingress_class,
+            "ingress_namespace": spec.ingress_namespace,
+            "cluster_issuer": spec.cluster_issuer,
+            "image_registry": spec.image_registry,
+            "domain": spec.domain,
+        }
+        self.register_outputs(self.outputs)
