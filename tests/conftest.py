@@ -18,9 +18,11 @@ WERKRAUM = str(VENV_BIN / "werkraum")
 CONTAINERS_CONF = str(ROOT / "werkraum" / "data" / "containers.conf")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "CONTAINERS_CONF": CONTAINERS_CONF, **(env or {})}
-    return subprocess.run([WERKRAUM, *args], capture_output=True, text=True, env=full_env, input=input, check=False)
+    return subprocess.run([WERKRAUM, *args], capture_output=True, text=True, env=full_env, input=stdin, check=False)
 
 
 def podman(*args: str) -> subprocess.CompletedProcess[str]:

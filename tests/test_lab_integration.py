@@ -96,7 +96,7 @@ def test_up_restarts_a_stopped_host(lab: tuple[Path, dict[str, str]]) -> None:
 
 
 def test_foreign_container_is_refused_and_left_alone(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    inventory, env = lab
+    _inventory, env = lab
     image = run_cli("lab", "image").stdout.strip()
     podman("rm", "-f", FOREIGN)
     assert podman("run", "-d", "--name", FOREIGN, image, "sleep", "600").returncode == 0

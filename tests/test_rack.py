@@ -21,7 +21,9 @@ def test_shipped_lab_inventory_has_one_host_per_node_group() -> None:
         "control-01": ("control",),
         "service-01": ("service",),
     }
-    assert {h.container for h in rack.hosts} == {f"werkraum-lab-{h}" for h in ("gpu-01", "ceph-01", "control-01", "service-01")}
+    assert {h.container for h in rack.hosts} == {
+        f"werkraum-lab-{h}" for h in ("gpu-01", "ceph-01", "control-01", "service-01")
+    }
 
 
 def _inv(tmp_path: Path, **hosts: tuple[str, int]) -> Path:

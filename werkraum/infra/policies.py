@@ -1,0 +1,152 @@
+"""The tenant policy pack's rules, as plain functions over (type, props).
+
+`pulumi/policy` wraps them in a pulumi-policy PolicyPack for `pulumi preview
+--policy-pack pulumi/policy`; the tests call them directly and over the offline
+plan of every file in stacks/. Props are what providers receive: camelCased.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi_openstack as openstack
+
+from werkraum.infra.naming import TENANT_LABEL
+
+WORLD = ("0.0.0.0/0", "::/0")
+QUOTA_TYPES: dict[str, type] = {
+    "openstack:compute/quotaSetV2:QuotaSetV2": openstack.compute.QuotaSetV2Args,
+    "openstack:networking/quotaV2:QuotaV2": openstack.networking.QuotaV2Args,
+    "openstack:blockstorage/quoteSetV3:QuoteSetV3": openstack.blockstorage.QuoteSetV3Args,
+}
+# Resources that must be created inside the tenant's OpenStack project.
+PROJECT_SCOPED = (
+    "openstack:networking/network:Network",
+    "openstack:networking/subnet:Subnet",
+    "openstack:networking/router:Router",
+    "openstack:networking/secGroup:SecGroup",
+    "openstack:networking/secGroupRule:SecGroupRule",
+)
+K8S_QUOTA_KEYS = ("requests.cpu", "requests.memory", "requests.storage", "requests.nvidia.com/gpu")
+CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "IngressClass")
+
+
+@dataclass(frozen=True)
+class Res:
+    type: str
+    name: str
+    props: Mapping[str, Any]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def quota_fields(args_class: type) -> list[str]:
+    """Every quota field the provider knows (so a field added to the provider is caught too)."""
+    params = inspect.signature(args_class.__init__).parameters  # type: ignore[misc]
+    return [_camel(p) for p in params if p not in ("self", "__self__", "project_id", "region")]
+
+
+# --- resource rules: (type, props) -> violations ---------------------------------
+
+
+def no_world_open_ingress(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if type_ != "openstack:networking/secGroupRule:SecGroupRule" or props.get("direction") != "ingress":
+        return []
+    prefix = props.get("remoteIpPrefix")
+    if prefix in WORLD or (not prefix and not props.get("remoteGroupId") and not props.get("remoteAddressGroupId")):
+        return [f"ingress rule is open to the world ({prefix or 'no remote prefix'}): name a source network or group"]
+    return []
+
+
+def complete_openstack_quotas(type_: str, props: Mapping[str, Any]) -> list[str]:
+    args_class = QUOTA_TYPES.get(type_)
+    if args_class is None:
+        return []
+    missing = [f for f in quota_fields(args_class) if props.get(f) is None]
+    if not props.get("projectId"):
+        missing.insert(0, "projectId")
+    return [f"quota fields not set (an unset field is created as 0): {', '.join(missing)}"] if missing else []
+
+
+def kubernetes_quota_complete(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if type_ != "kubernetes:core/v1:ResourceQuota":
+        return []
+    hard = (props.get("spec") or {}).get("hard") or {}
+    missing = [k for k in K8S_QUOTA_KEYS if k not in hard]
+    return [f"ResourceQuota lacks {', '.join(missing)}"] if missing else []
+
+
+def tenant_labels(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if not type_.startswith("kubernetes:") or props.get("kind") in ("StorageClass", "IngressClass"):
+        return []
+    out = []
+    if not ((props.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL):
+        out.append(f"metadata.labels lacks {TENANT_LABEL}")
+    template = (props.get("spec") or {}).get("template")
+    if template is not None and not ((template.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL):
+        out.append(f"spec.template.metadata.labels lacks {TENANT_LABEL}")
+    return out
+
+
+RESOURCE_RULES = {
+    "no-world-open-ingress": (no_world_open_ingress, "Security group rules never admit the whole internet."),
+    "complete-openstack-quotas": (complete_openstack_quotas, "Nova, Neutron and Cinder quotas set every field."),
+    "kubernetes-quota-complete": (kubernetes_quota_complete, "ResourceQuota limits CPU, memory, storage and GPUs."),
+    "tenant-labels": (tenant_labels, f"Every Kubernetes object and pod carries {TENANT_LABEL}."),
+}
+
+
+# --- stack rule ------------------------------------------------------------------------
+
+
+def tenant_isolation(resources: Iterable[Res]) -> list[str]:
+    """One namespace per tenant stack with a default-deny policy; OpenStack objects inside the tenant project."""
+    resources = list(resources)
+    out: list[str] = []
+    k8s = [r for r in resources if r.type.startswith("kubernetes:")]
+    namespaces = [r for r in k8s if r.props.get("kind") == "Namespace"]
+    if k8s and len(namespaces) != 1:
+        out.append(f"a tenant stack declares exactly one Namespace (found {len(namespaces)})")
+    ns_name = ((namespaces[0].props.get("metadata") or {}).get("name")) if namespaces else None
+    for r in k8s:
+        kind = r.props.get("kind")
+        if kind in ("ClusterRole", "ClusterRoleBinding"):
+            out.append(f"{r.name}: tenant stacks may not declare cluster-wide {kind}s")
+        elif kind not in CLUSTER_SCOPED and (r.props.get("metadata") or {}).get("namespace") != ns_name:
+            out.append(f"{r.name}: {kind} is outside the tenant namespace {ns_name}")
+    if k8s and not any(_is_default_deny(r) for r in k8s):
+        out.append("no default-deny NetworkPolicy (empty podSelector, Ingress and Egress)")
+    for r in resources:
+        if r.type in PROJECT_SCOPED and not r.props.get("tenantId"):
+            out.append(f"{r.name}: {r.type.rsplit(':', 1)[-1]} is not placed in the tenant's project (tenantId)")
+    return out
+
+
+def _is_default_deny(r: Res) -> bool:
+    spec = r.props.get("spec") or {}
+    return (
+        r.props.get("kind") == "NetworkPolicy"
+        and not (spec.get("podSelector") or {})
+        and set(spec.get("policyTypes") or []) == {"Ingress", "Egress"}
+        and not spec.get("ingress")
+        and not spec.get("egress")
+    )
+
+
+def check_all(resources: Iterable[Res]) -> list[str]:
+    """Every rule over a stack's resources: `rule: resource: message` lines (empty when compliant)."""
+    resources = list(resources)
+    out = [
+        f"{rule}: {r.name}: {msg}"
+        for r in resources
+        for rule, (fn, _) in RESOURCE_RULES.items()
+        for msg in fn(r.type, r.props)
+    ]
+    out += [f"tenant-isolation: {msg}" for msg in tenant_isolation(resources)]
+    return out
