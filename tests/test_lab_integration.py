@@ -76,13 +76,29 @@ def test_status_shows_hosts_addresses_and_last_converge(lab: tuple[Path, dict[st
     assert last["status"] == "successful"
 
 
-def test_unreachable_host_fails_the_converge_by_name(lab: tuple[Path, dict[str, str]]) -> None:
+def test_rack_job_through_ansible_runner_keeps_artifacts(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    inventory, env = lab
+    artifacts = tmp_path / "rack-artifacts"
+    proc = run_cli("rack", "converge", "--check", "-i", str(inventory), "--artifacts", str(artifacts), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "check: 2 hosts" in proc.stdout and ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
+    summary = json.loads((artifacts / "summary.json").read_text())
+    assert summary["status"] == "successful" and set(summary["ok"]) == {"control-01", "gpu-01"}
+    events = list((artifacts / "latest" / "job_events").glob("*.json"))
+    assert len(events) > 20  # every task's events are kept
+    assert (artifacts / "latest" / "stdout").read_text().count("PLAY RECAP") == 1
+
+
+def test_unreachable_host_fails_the_converge_by_name(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     inventory, env = lab
     podman("stop", "-t", "2", f"{NAME}-gpu-01")
     proc = run_cli("lab", "converge", "-i", str(inventory), env=env)
     assert proc.returncode == 1
     assert "did not converge: unreachable: gpu-01" in proc.stderr
     assert "Traceback" not in proc.stderr
+    rack = run_cli("rack", "converge", "-i", str(inventory), "--artifacts", str(tmp_path / "a"), env=env)
+    assert rack.returncode == 1 and "unreachable: gpu-01" in rack.stderr
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["unreachable"] == {"gpu-01": 1}
     code, report = _status(lab)
     assert code == 1  # status does not call a half-stopped lab healthy
     assert {h["name"]: h["state"] for h in report["hosts"]}["gpu-01"] == "stopped"  # type: ignore[union-attr,index]

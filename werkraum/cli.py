@@ -11,6 +11,7 @@ import click
 
 from werkraum import __version__
 from werkraum.cli_common import handle_errors
+from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
@@ -23,11 +24,13 @@ def main() -> None:
 
     \b
     lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
-    tenant  tenant files under stacks/: scaffold, validate, allocate a network, plan
+    tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
+    rack    the real rack: converge ansible/site.yml through ansible-runner
     """
 
 
 main.add_command(tenant)
+main.add_command(rack)
 
 
 # --- lab ------------------------------------------------------------------------------

@@ -161,6 +161,87 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
     click.echo(f"wrote {path} (valid, {time.monotonic() - started:.2f}s); next: werkraum tenant plan {slug}")
 
 
+@tenant.command("changed")
+@click.option("--base", required=True, help="Compare against this ref (the merge base with HEAD is used).")
+@click.option("--head", default=None, help="The change's last commit (default: the work tree).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lines", "json", "gitlab-pipeline", "github-matrix"]),
+    default="lines",
+    help="lines: one slug a line; json; a GitLab child pipeline; a GitHub Actions matrix.",
+)
+@click.option("--action", type=click.Choice(["preview", "up"]), default="preview", help="For gitlab-pipeline.")
+@handle_errors
+def tenant_changed(base: str, head: str | None, fmt: str, action: str) -> None:
+    """List the stacks a change touches: its tenant files, or all tenants when shared code or plans change."""
+    from werkraum.ci import github_matrix, gitlab_child_pipeline
+    from werkraum.tenants.changed import changed_stacks
+
+    change = changed_stacks(repo_root(), base, head)
+    if fmt == "json":
+        click.echo(json.dumps(change.to_dict(), indent=2))
+    elif fmt == "gitlab-pipeline":
+        click.echo(gitlab_child_pipeline(change, action), nl=False)
+    elif fmt == "github-matrix":
+        click.echo(json.dumps(github_matrix(change)))
+    else:
+        if change.platform:
+            click.echo("platform")
+        for slug in sorted(change.tenants):
+            click.echo(slug)
+        for slug in change.removed:
+            click.echo(f"# {slug}: tenant file deleted; offboard it with the offboarding job", err=True)
+        for slug, why in sorted(change.tenants.items()):
+            click.echo(f"# {slug}: {why}", err=True)
+
+
+def _valid_tenant(slug: str, stacks_dir: Path | None) -> Any:
+    fleet = _fleet(stacks_dir)
+    tenant_file = fleet.by_slug(slug)
+    problems = [p for p in fleet.all_problems if p.file == tenant_file.display]
+    if problems:
+        raise WerkraumError(f"tenant {slug} is not valid:\n  " + "\n  ".join(map(str, problems)))
+    return tenant_file
+
+
+@tenant.command("apply")
+@click.argument("slug")
+@STACKS_OPTION
+@handle_errors
+def tenant_apply(slug: str, stacks_dir: Path | None) -> None:
+    """`pulumi up` of one tenant's stack through the Automation API (needs a Pulumi CLI)."""
+    from werkraum.tenants.engine import apply, require_pulumi
+
+    _valid_tenant(slug, stacks_dir)
+    require_pulumi()
+    outputs = apply(slug, on_output=lambda line: click.echo(line, nl=False))
+    click.echo(json.dumps(outputs, indent=2, default=str))
+
+
+@tenant.command("destroy")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for the slug to be typed again (for CI).")
+@STACKS_OPTION
+@handle_errors
+def tenant_destroy(slug: str, yes: bool, stacks_dir: Path | None) -> None:
+    """`pulumi destroy` of one tenant's stack; refuses while protected resources remain."""
+    from werkraum.tenants.engine import destroy, require_pulumi
+
+    _fleet(stacks_dir).by_slug(slug)
+    require_pulumi()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise WerkraumError(
+                f"destroy {slug}: confirmation needed", hint="run on a terminal to type the slug, or pass --yes (CI)"
+            )
+        typed = click.prompt(f"This deletes the resources of tenant {slug}. Type the slug to confirm")
+        if typed != slug:
+            raise WerkraumError(f"confirmation {typed!r} does not match {slug!r}: nothing was destroyed")
+    destroy(slug, on_output=lambda line: click.echo(line, nl=False))
+    click.echo(f"stack {slug} destroyed; remove it with `pulumi stack rm {slug}` and delete its file in a PR")
+
+
 def pulumi_cli() -> str | None:
     return shutil.which("pulumi")
 
