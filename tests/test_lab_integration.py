@@ -79,8 +79,20 @@ def test_status_shows_hosts_addresses_and_last_converge(lab: tuple[Path, dict[st
 def test_rack_job_through_ansible_runner_keeps_artifacts(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     inventory, env = lab
     artifacts = tmp_path / "rack-artifacts"
-    proc = run_cli("rack", "converge", "--check", "-i", str(inventory), "--artifacts", str(artifacts), env=env)
+    secret = "s3cr3t-netbox-token-value"
+    proc = run_cli(
+        "rack",
+        "converge",
+        "--check",
+        "-i",
+        str(inventory),
+        "--artifacts",
+        str(artifacts),
+        env={**env, "NETBOX_TOKEN": secret},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    leaked = [p for p in artifacts.rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
+    assert leaked == [], f"the environment's secrets reached the artifacts: {leaked}"
     assert "check: 2 hosts" in proc.stdout and ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
     summary = json.loads((artifacts / "summary.json").read_text())
     assert summary["status"] == "successful" and set(summary["ok"]) == {"control-01", "gpu-01"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,9 +68,14 @@ def run_playbook(
     if not playbook.exists():
         raise WerkraumError(f"playbook {playbook} does not exist")
     private_data_dir.mkdir(parents=True, exist_ok=True)
-    envvars = {**tool_env(), **(env or {})}
+    # Only what differs from the environment is passed: ansible-runner would
+    # otherwise keep a copy of every variable (secrets included) on disk.
+    shutil.rmtree(private_data_dir / "env", ignore_errors=True)
+    envvars = {"PATH": tool_env()["PATH"], **(env or {})}
     envvars.setdefault("ANSIBLE_CONFIG", str(repo_root() / "ansible" / "ansible.cfg"))
     envvars.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    if not sys.stdout.isatty():
+        envvars.setdefault("ANSIBLE_NOCOLOR", "1")
     cmdline = " ".join(f"-i {p}" for p in inventories[1:])
     if check:
         cmdline += " --check --diff"
@@ -84,7 +92,9 @@ def run_playbook(
         quiet=quiet,
         rotate_artifacts=10,
         json_mode=False,
+        suppress_env_files=True,
     )
+    scrub_artifacts(Path(runner.config.artifact_dir))
     stats: dict[str, dict[str, int]] = runner.stats or {}
     result = PlaybookResult(
         playbook=str(playbook),
@@ -101,6 +111,18 @@ def run_playbook(
         artifacts=str(runner.config.artifact_dir),
     )
     return result
+
+
+def scrub_artifacts(artifact_dir: Path) -> None:
+    """Drop the environment from the run's `command` artifact: it would carry every secret of the caller."""
+    command = artifact_dir / "command"
+    try:
+        data = json.loads(command.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and "env" in data:
+        data["env"] = {k: v for k, v in data["env"].items() if k in ("ANSIBLE_CONFIG", "CONTAINERS_CONF")}
+        command.write_text(json.dumps(data))
 
 
 def raise_for_result(result: PlaybookResult, *, hint: str | None = None) -> None:

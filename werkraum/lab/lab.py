@@ -24,6 +24,10 @@ from werkraum.progress import say, step
 
 LABEL = podman.LABEL_LAB
 BOOT_TIMEOUT_S = 90
+# How lab containers are run; a change of these recreates existing hosts.
+# NET_ADMIN acts on the container's own network namespace only: nftables run for real.
+RUN_OPTIONS = ("--systemd=always", "--cap-add", "NET_ADMIN")
+RUN_OPTIONS_VERSION = "2"
 
 
 def lab_state_dir(rack: LabRack) -> Path:
@@ -87,8 +91,12 @@ def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
                 hint=f"remove it (`podman rm -f {host.container}`) or change werkraum_lab_name",
             )
         address = labels.get("werkraum.lab.address")
-        if labels.get("werkraum.lab.image") != image or address != host.address:
-            say(f"    {host.name}: image or address changed, recreating the container")
+        if (
+            labels.get("werkraum.lab.image") != image
+            or address != host.address
+            or labels.get("werkraum.lab.run") != RUN_OPTIONS_VERSION
+        ):
+            say(f"    {host.name}: image, address or run options changed, recreating the container")
             podman.podman("rm", "-f", "-t", "5", host.container)
         elif info.get("State", {}).get("Running"):
             return "running"
@@ -106,7 +114,9 @@ def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
         rack.network,
         "--ip",
         host.address,
-        "--systemd=always",
+        *RUN_OPTIONS,
+        "--label",
+        f"werkraum.lab.run={RUN_OPTIONS_VERSION}",
         "--label",
         f"{LABEL}={rack.name}",
         "--label",
