@@ -53,7 +53,11 @@ def test_first_up_converges_every_host(lab: tuple[Path, dict[str, str]]) -> None
     out = podman("exec", f"{NAME}-gpu-01", "systemctl", "is-active", "chrony", "ssh")
     assert out.stdout.split() == ["active", "active"]
     sources = podman("exec", f"{NAME}-gpu-01", "chronyc", "-n", "sources").stdout
-    assert "10.232.7.31" in sources  # the GPU node follows the control node for time
+    assert "10.232.7.31" in sources  # the GPU node follows the control node for time, through its firewall
+    for host in ("gpu-01", "control-01"):
+        state = podman("exec", f"{NAME}-{host}", "systemctl", "is-system-running").stdout.strip()
+        assert state == "running", podman("exec", f"{NAME}-{host}", "systemctl", "--failed").stdout
+    assert "policy drop" in podman("exec", f"{NAME}-gpu-01", "nft", "list", "chain", "inet", "werkraum", "input").stdout
 
 
 def test_second_up_changes_nothing(lab: tuple[Path, dict[str, str]]) -> None:

@@ -202,3 +202,10 @@ def test_lynis_hardening_index(host):
     index = int(next(line for line in out.stdout.splitlines() if "Hardening index" in line).split(":")[1].split()[0])
     print(f"lynis hardening index: {index}")
     assert index >= LYNIS_THRESHOLD
+
+
+def test_systemd_is_healthy(host):
+    """No unit failed: what a container cannot run is kept off, not left failing."""
+    failed = host.run("systemctl --failed --no-legend --plain").stdout.strip()
+    assert failed == "", failed
+    assert not host.service("acct").is_enabled
