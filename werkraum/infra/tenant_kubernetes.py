@@ -21,6 +21,13 @@ meta = k8s.meta.v1.ObjectMetaArgs
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 
 
+def namespace_peer(name: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """A NetworkPolicy peer: every pod of the namespace called ``name``."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})
+    )
+
+
 class TenantKubernetes(pulumi.ComponentResource):
     namespace_name: str
 
@@ -100,17 +107,7 @@ class TenantKubernetes(pulumi.ComponentResource):
                 np.NetworkPolicySpecArgs(
                     pod_selector=all_pods,
                     policy_types=["Ingress"],
-                    ingress=[
-                        np.NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                np.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": ingress_namespace}
-                                    )
-                                )
-                            ]
-                        )
-                    ],
+                    ingress=[np.NetworkPolicyIngressRuleArgs(from_=[namespace_peer(ingress_namespace)])],
                 ),
             ),
             (
@@ -120,13 +117,7 @@ class TenantKubernetes(pulumi.ComponentResource):
                     policy_types=["Egress"],
                     egress=[
                         np.NetworkPolicyEgressRuleArgs(
-                            to=[
-                                np.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                    )
-                                )
-                            ],
+                            to=[namespace_peer("kube-system")],
                             ports=[
                                 np.NetworkPolicyPortArgs(protocol="UDP", port=53),
                                 np.NetworkPolicyPortArgs(protocol="TCP", port=53),
