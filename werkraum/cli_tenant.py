@@ -196,13 +196,14 @@ def tenant_changed(base: str, head: str | None, fmt: str, action: str) -> None:
             click.echo(f"# {slug}: {why}", err=True)
 
 
-def _valid_tenant(slug: str, stacks_dir: Path | None) -> Any:
+def _valid_tenant(slug: str, stacks_dir: Path | None, why: str = "") -> tuple[Any, Any]:
+    """The fleet and the tenant's file; a tenant with any problem (its own or across tenants) is refused."""
     fleet = _fleet(stacks_dir)
     tenant_file = fleet.by_slug(slug)
     problems = [p for p in fleet.all_problems if p.file == tenant_file.display]
     if problems:
-        raise WerkraumError(f"tenant {slug} is not valid:\n  " + "\n  ".join(map(str, problems)))
-    return tenant_file
+        raise WerkraumError(f"tenant {slug} is not valid{why}:\n  " + "\n  ".join(map(str, problems)))
+    return fleet, tenant_file
 
 
 @tenant.command("apply")
@@ -254,11 +255,7 @@ def pulumi_cli() -> str | None:
 @handle_errors
 def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None) -> None:
     """Show what the tenant's stack declares: `pulumi preview` with a Pulumi CLI, else an offline plan."""
-    fleet = _fleet(stacks_dir)
-    tenant_file = fleet.by_slug(slug)
-    problems = [p for p in fleet.all_problems if p.file == tenant_file.display]
-    if problems:
-        raise WerkraumError(f"tenant {slug} is not valid, so it is not planned:\n  " + "\n  ".join(map(str, problems)))
+    fleet, tenant_file = _valid_tenant(slug, stacks_dir, ", so it is not planned")
     cli = pulumi_cli()
     if cli and not offline:
         project = repo_root() / "pulumi" / "tenant"

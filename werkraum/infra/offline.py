@@ -21,8 +21,6 @@ from pulumi.runtime.sync_await import _sync_await
 
 import pulumi
 
-COMPONENT_PREFIXES = ("werkraum:",)
-
 
 def _plain(value: Any) -> Any:
     """Floats that are whole numbers back to ints (the mock monitor turns numbers into floats)."""

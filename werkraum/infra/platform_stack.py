@@ -85,13 +85,6 @@ class PlatformStack(pulumi.ComponentResource):
             "external_network_id": self.external_network.id,
             "compute_service_id": self.compute_service_id,
             "flavor_ids": {name: flavor.id for name, flavor in self.flavors.items()},
-            "management_cidr": spec.management_cidr,
-            "dns_nameservers": spec.dns_nameservers,
-            "storage_class": spec.default_storage_class,
-            "ingress_class": spec.ingress_class,
-            "ingress_namespace": spec.ingress_namespace,
-            "cluster_issuer": spec.cluster_issuer,
-            "image_registry": spec.image_registry,
-            "domain": spec.domain,
+            **spec.settings_outputs(),
         }
         self.register_outputs(self.outputs)

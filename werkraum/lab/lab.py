@@ -253,14 +253,15 @@ def status(rack: LabRack) -> dict[str, Any]:
                 "state": ("running" if running else "stopped") if ours else "missing",
             }
         )
+    network = podman.network_exists(rack.network)
     return {
         "name": rack.name,
-        "network": rack.network if podman.network_exists(rack.network) else None,
+        "network": rack.network if network else None,
         "subnet": rack.subnet,
         "image": state.get("image"),
         "hosts": hosts,
         "last_converge": state.get("last_converge"),
-        "healthy": all(h["state"] == "running" for h in hosts) and podman.network_exists(rack.network),
+        "healthy": network and all(h["state"] == "running" for h in hosts),
     }
 
 

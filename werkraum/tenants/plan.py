@@ -19,16 +19,7 @@ def mock_platform_outputs(platform: PlatformSpec) -> dict[str, Any]:
         "external_network_id": "external-network-id",
         "compute_service_id": "nova-service-id",
         "flavor_ids": {f.name: f"flavor-{f.name}-id" for f in platform.flavors},
-        "management_cidr": platform.management_cidr,
-        "dns_nameservers": platform.dns_nameservers,
-        "storage_class": next(
-            (s.name for s in platform.storage_classes if s.default), platform.storage_classes[0].name
-        ),
-        "ingress_class": platform.ingress_class,
-        "ingress_namespace": platform.ingress_namespace,
-        "cluster_issuer": platform.cluster_issuer,
-        "image_registry": platform.image_registry,
-        "domain": platform.domain,
+        **platform.settings_outputs(),
     }
 
 

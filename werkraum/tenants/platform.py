@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -65,6 +65,19 @@ class PlatformSpec(_Strict):
     @property
     def default_storage_class(self) -> str:
         return next((s.name for s in self.storage_classes if s.default), self.storage_classes[0].name)
+
+    def settings_outputs(self) -> dict[str, Any]:
+        """The platform stack's outputs that come from these settings (the rest are resource ids)."""
+        return {
+            "management_cidr": self.management_cidr,
+            "dns_nameservers": self.dns_nameservers,
+            "storage_class": self.default_storage_class,
+            "ingress_class": self.ingress_class,
+            "ingress_namespace": self.ingress_namespace,
+            "cluster_issuer": self.cluster_issuer,
+            "image_registry": self.image_registry,
+            "domain": self.domain,
+        }
 
     def reserved_networks(self) -> list[tuple[str, ipaddress.IPv4Network]]:
         """Ranges no tenant network may overlap, with what each is."""
