@@ -85,6 +85,12 @@ def assert_stopped_unchanged(proc: subprocess.CompletedProcess[str], message: st
             "value of gpu_sharing_mode must be one of: none, time-slicing, mig, got: magic",
         ),
         ("gpu_node", {"gpu_expect_gpu": False, "gpu_sharing_mode": "mig"}, "mig needs gpu_mig_profiles"),
+        ("netbox", {"netbox_gunicorn_workers": "many"}, "netbox_gunicorn_workers"),
+        (
+            "netbox",
+            {},
+            "needs Python 3.12 or newer and this host has 3.11 (Debian 12 ships 3.11): run the service node on Debian 13",
+        ),
         (
             "gpu_node",
             {"gpu_expect_gpu": False, "gpu_sharing_mode": "mig", "gpu_mig_profiles": ["big"]},

@@ -11,6 +11,7 @@ import click
 
 from werkraum import __version__
 from werkraum.cli_common import handle_errors
+from werkraum.cli_netbox import netbox
 from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
 from werkraum.errors import WerkraumError
@@ -26,11 +27,13 @@ def main() -> None:
     lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
     tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
     rack    the real rack: converge ansible/site.yml through ansible-runner
+    netbox  NetBox, the source of truth: sync the rack into it
     """
 
 
 main.add_command(tenant)
 main.add_command(rack)
+main.add_command(netbox)
 
 
 # --- lab ------------------------------------------------------------------------------
@@ -76,11 +79,29 @@ def lab_up(inventory: Path | None, no_converge: bool, rebuild_image: bool) -> No
 @INVENTORY_OPTION
 @handle_errors
 def lab_converge(inventory: Path | None) -> None:
-    """Run ansible/site.yml against the running lab hosts."""
+    """Run ansible/site.yml against the running lab hosts (from NetBox's inventory when the lab has NetBox)."""
     from werkraum.lab import lab as labmod
 
-    result = labmod.run_converge(_rack(inventory))
+    rack = _rack(inventory)
+    result = labmod.converge_from_netbox(rack) if labmod.netbox_host(rack) else labmod.run_converge(rack)
     click.echo(f"converge: {result.summary()}")
+
+
+@lab.command("netbox-env")
+@INVENTORY_OPTION
+@handle_errors
+def lab_netbox_env(inventory: Path | None) -> None:
+    """Print shell exports for the lab's NetBox: eval "$(werkraum lab netbox-env)".
+
+    Then `werkraum netbox ...`, `werkraum tenant allocate` and
+    `ansible-inventory -i inventories/netbox.yml --graph` talk to the lab's NetBox.
+    """
+    import shlex
+
+    from werkraum.lab import lab as labmod
+
+    for key, value in labmod.netbox_env(_rack(inventory)).items():
+        click.echo(f"export {key}={shlex.quote(value)}")
 
 
 @lab.command("status")
@@ -135,14 +156,18 @@ def lab_down(inventory: Path | None) -> None:
 @lab.command("image")
 @click.option("--rebuild", is_flag=True, help="Rebuild even if the recipe is unchanged.")
 @click.option("--prune", is_flag=True, help="Remove lab images of older recipes.")
+@click.option(
+    "--suite", type=click.Choice(["bookworm", "trixie"]), default="bookworm", show_default=True, help="Debian release."
+)
 @handle_errors
-def lab_image(rebuild: bool, prune: bool) -> None:
-    """Build the lab's Debian 12 systemd image if needed and print its reference."""
+def lab_image(rebuild: bool, prune: bool, suite: str) -> None:
+    """Build the lab's Debian systemd image (12, or 13 with --suite trixie) if needed and print its reference."""
     from werkraum.lab.image import ImageRecipe, ensure_image, remove_images
 
-    ref = ensure_image(ImageRecipe(), rebuild=rebuild)
+    recipe = ImageRecipe(suite=suite)
+    ref = ensure_image(recipe, rebuild=rebuild)
     if prune:
-        for old in remove_images(keep=ref):
+        for old in remove_images(recipe):
             click.echo(f"removed {old}", err=True)
     click.echo(ref)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,53 @@ def tenant_validate(slugs: tuple[str, ...], stacks_dir: Path | None) -> None:
 
 @tenant.command("allocate")
 @click.argument("slug")
+@click.option(
+    "--netbox/--no-netbox",
+    "use_netbox",
+    default=None,
+    help="Allocate in NetBox IPAM (default: when NETBOX_API is set); --no-netbox: from the tenant files alone.",
+)
 @STACKS_OPTION
 @handle_errors
-def tenant_allocate(slug: str, stacks_dir: Path | None) -> None:
-    """Give a tenant without network.cidr the next free prefix of the pool, written into its file."""
-    from werkraum.tenants.scaffold import allocate_network
+def tenant_allocate(slug: str, stacks_dir: Path | None, use_netbox: bool | None) -> None:
+    """Give a tenant without network.cidr the next free prefix of the pool, written into its file.
 
-    cidr, changed = allocate_network(slug, _fleet(stacks_dir))
-    click.echo(f"{slug}: network.cidr {cidr} " + ("allocated and written to its file" if changed else "(already set)"))
+    With NetBox, the prefix is allocated in NetBox's IPAM against a NetBox tenant of
+    the same slug (the same prefix again on a second run), and explicit CIDRs of
+    all tenant files are checked against NetBox and recorded there.
+    """
+    from werkraum.tenants.scaffold import allocate_network, next_free_in_files
+
+    if use_netbox is None:
+        use_netbox = bool(os.environ.get("NETBOX_API"))
+    fleet = _fleet(stacks_dir)
+    fleet.by_slug(slug)  # an unknown tenant fails before NetBox is asked
+    if use_netbox:
+        from werkraum.netbox.client import connect, settings, translate_errors
+        from werkraum.netbox.ipam import netbox_allocator
+
+        source = f"NetBox at {settings()[0]}"
+        with translate_errors(settings()[0]):
+            cidr, changed = allocate_network(slug, fleet, netbox_allocator(connect()))
+    else:
+        source = "the tenant files"
+        cidr, changed = allocate_network(slug, fleet, next_free_in_files)
+    if changed:
+        click.echo(f"{slug}: network.cidr {cidr} allocated from {source} and written to its file")
+    else:
+        click.echo(f"{slug}: network.cidr {cidr} (already in its file; checked against {source})")
+
+
+def _allocate_new_in_netbox(slug: str, name: str, fleet: Any) -> tuple[str, Callable[[], None] | None]:
+    """Allocate a new tenant's prefix in NetBox; returns it and how to give it back."""
+    from werkraum.netbox.client import connect, settings, translate_errors
+    from werkraum.netbox.ipam import TenantNetwork, allocate_in_fleet, release
+
+    api = connect()
+    with translate_errors(settings()[0]):
+        cidr, now = allocate_in_fleet(api, fleet, TenantNetwork(slug, name, None))
+    click.echo(f"{slug}: network.cidr {cidr} from NetBox at {settings()[0]}", err=True)
+    return cidr, (lambda: release(api, slug, cidr)) if now else None
 
 
 def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -> Any:
@@ -99,6 +140,12 @@ def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -
 @click.option("--assistant-name")
 @click.option("--welcome-message")
 @click.option("--logo", help="Path under stacks/ (a monogram logo is generated when omitted).")
+@click.option(
+    "--netbox/--no-netbox",
+    "use_netbox",
+    default=None,
+    help="Without --cidr: allocate the network in NetBox IPAM (default: when NETBOX_API is set).",
+)
 @STACKS_OPTION
 @handle_errors
 def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
@@ -136,28 +183,35 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
             }
         )
     started = time.monotonic()
-    path = create_tenant(
-        NewTenant(
-            slug=slug,
-            name=name,
-            plan=plan,
-            seats=seats,
-            contact_name=contact_name,
-            contact_email=contact_email,
-            domain=domain,
-            cidr=opts["cidr"],
-            features=[f for f in opts["features"].split(",") if f] if opts["features"] else None,
-            apps=[a for a in opts["apps"].split(",") if a],
-            quotas=quotas,
-            primary_color=opts["primary_color"],
-            secondary_color=opts["secondary_color"],
-            assistant_name=opts["assistant_name"],
-            welcome_message=opts["welcome_message"],
-            logo=opts["logo"],
-            workspaces=workspaces,
-        ),
-        _fleet(stacks_dir),
+    fleet = _fleet(stacks_dir)
+    cidr, release = opts["cidr"], None
+    if cidr is None and (opts["use_netbox"] or (opts["use_netbox"] is None and os.environ.get("NETBOX_API"))):
+        cidr, release = _allocate_new_in_netbox(slug, name, fleet)
+    new = NewTenant(
+        slug=slug,
+        name=name,
+        plan=plan,
+        seats=seats,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        domain=domain,
+        cidr=cidr,
+        features=[f for f in opts["features"].split(",") if f] if opts["features"] else None,
+        apps=[a for a in opts["apps"].split(",") if a],
+        quotas=quotas,
+        primary_color=opts["primary_color"],
+        secondary_color=opts["secondary_color"],
+        assistant_name=opts["assistant_name"],
+        welcome_message=opts["welcome_message"],
+        logo=opts["logo"],
+        workspaces=workspaces,
     )
+    try:
+        path = create_tenant(new, fleet)
+    except BaseException:
+        if release:
+            release()  # the file was not written: give the prefix back to NetBox
+        raise
     click.echo(f"wrote {path} (valid, {time.monotonic() - started:.2f}s); next: werkraum tenant plan {slug}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from werkraum.errors import MissingToolError, WerkraumError
+from werkraum.paths import repo_root
 
 
 def venv_bin(tool: str) -> str:
@@ -31,7 +32,14 @@ def tool_env() -> dict[str, str]:
     """Environment for Ansible tools: the venv's bin first on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # Werkraum's settings, among them: an inventory source that fails to parse is an error.
+    env.setdefault("ANSIBLE_CONFIG", str(repo_root() / "ansible" / "ansible.cfg"))
     return env
+
+
+def _plain(obj: dict[str, Any]) -> Any:
+    """Values from inventory plugins come marked unsafe (not to be templated): keep the value."""
+    return obj["__ansible_unsafe"] if set(obj) == {"__ansible_unsafe"} else obj
 
 
 def load_inventory(source: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -50,7 +58,7 @@ def load_inventory(source: Path, env: dict[str, str] | None = None) -> dict[str,
         raise WerkraumError(
             f"inventory {source} could not be read: " + " ".join(warnings or proc.stderr.splitlines()[-3:]),
         )
-    data: dict[str, Any] = json.loads(proc.stdout or "{}")
+    data: dict[str, Any] = json.loads(proc.stdout or "{}", object_hook=_plain)
     hosts = data.get("_meta", {}).get("hostvars", {})
     if not hosts:
         raise WerkraumError(

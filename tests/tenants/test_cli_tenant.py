@@ -91,7 +91,7 @@ def test_allocate_writes_back_and_keeps_comments(stacks: Path) -> None:
     text = path.read_text()
     assert text.startswith("# keep this comment\n") and "cidr: 10.100.0.0/24" in text
     again = run_cli("tenant", "allocate", "minimal", "--stacks", str(stacks))
-    assert "(already set)" in again.stdout
+    assert "(already in its file" in again.stdout
     assert path.read_text() == text
 
 

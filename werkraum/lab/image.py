@@ -1,4 +1,4 @@
-"""The lab's Debian 12 systemd image, built locally with debootstrap.
+"""The lab's Debian systemd images (12 and 13), built locally with debootstrap.
 
 No container registry is reachable from the machines Werkraum is developed and
 tested on, so the image is built from Debian's packages. It is cached in
@@ -22,7 +22,9 @@ from werkraum.lab import podman
 from werkraum.paths import cache_dir, podman_env
 from werkraum.progress import say, step
 
-IMAGE_NAME = "localhost/werkraum-debian12"
+# Debian releases a lab host can run: 12 for the rack's nodes, 13 where Python 3.12+
+# is needed (NetBox on the service node).
+SUITES = {"bookworm": "12", "trixie": "13"}
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
@@ -61,8 +63,12 @@ class ImageRecipe:
         return hashlib.sha256(blob).hexdigest()[:12]
 
     @property
+    def name(self) -> str:
+        return f"localhost/werkraum-debian{SUITES[self.suite]}"
+
+    @property
     def ref(self) -> str:
-        return f"{IMAGE_NAME}:{self.digest()}"
+        return f"{self.name}:{self.digest()}"
 
 
 def host_mirrors(sources_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
@@ -102,7 +108,7 @@ def build_image(recipe: ImageRecipe) -> None:
     debootstrap = shutil.which("debootstrap")
     if not debootstrap:
         raise MissingToolError(
-            "debootstrap is not installed (it builds the lab's Debian 12 image)",
+            "debootstrap is not installed (it builds the lab's Debian images)",
             hint="run `make lab` or `apt-get install debootstrap`",
         )
     mirror, security = host_mirrors()
@@ -180,9 +186,10 @@ def _run_logged(cmd: list[str], log: Path, *, what: str) -> None:
         )
 
 
-def remove_images(keep: str | None = None) -> list[str]:
-    """Remove cached lab images other than ``keep``; return what was removed."""
-    out = podman.podman("images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_NAME).stdout.split()
+def remove_images(recipe: ImageRecipe) -> list[str]:
+    """Remove cached images of the recipe's release other than its own; return what was removed."""
+    keep = recipe.ref
+    out = podman.podman("images", "--format", "{{.Repository}}:{{.Tag}}", recipe.name).stdout.split()
     removed = [ref for ref in out if ref != keep]
     for ref in removed:
         podman.podman("rmi", ref, check=False)

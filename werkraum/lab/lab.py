@@ -18,6 +18,7 @@ from werkraum.errors import WerkraumError
 from werkraum.lab import podman
 from werkraum.lab.image import ImageRecipe, ensure_image
 from werkraum.lab.rack import LabHost, LabRack
+from werkraum.netbox.local import cached_snapshot
 from werkraum.paths import podman_env, repo_root, state_dir
 from werkraum.playbook import PlaybookResult, raise_for_result, run_playbook
 from werkraum.progress import say, step
@@ -180,14 +181,16 @@ class UpResult:
 
 def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> UpResult:
     podman.require_podman()
-    with step("Lab image"):
-        image = ensure_image(ImageRecipe(), rebuild=rebuild_image)
+    images: dict[str, str] = {}
+    for suite in sorted({h.suite for h in rack.hosts}):
+        with step(f"Lab image (Debian {suite})"):
+            images[suite] = ensure_image(ImageRecipe(suite=suite), rebuild=rebuild_image)
     actions: dict[str, str] = {}
     with step(f"Starting {len(rack.hosts)} lab hosts on {rack.network} ({rack.subnet})"):
         ensure_network(rack)
         for host in rack.hosts:
             try:
-                actions[host.name] = ensure_host(rack, host, image)
+                actions[host.name] = ensure_host(rack, host, images[host.suite])
             except podman.PodmanError as exc:
                 raise WerkraumError(
                     f"host {host.name}: could not start its container {host.container}: {exc.what}",
@@ -202,7 +205,8 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
             "name": rack.name,
             "network": rack.network,
             "subnet": rack.subnet,
-            "image": image,
+            "image": images.get("bookworm") or next(iter(images.values())),
+            "images": images,
             "inventory": str(rack.inventory),
             "hosts": {
                 h.name: {"address": h.address, "container": h.container, "groups": list(h.groups)} for h in rack.hosts
@@ -210,18 +214,39 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
         }
     )
     write_state(rack, state)
-    result = run_converge(rack) if converge else None
+    result = None
+    if converge:
+        result = converge_from_netbox(rack) if netbox_host(rack) else run_converge(rack)
     return UpResult(actions, result)
 
 
-def run_converge(rack: LabRack, playbook: Path | None = None) -> PlaybookResult:
+def run_converge(
+    rack: LabRack,
+    playbook: Path | None = None,
+    *,
+    inventory: Path | None = None,
+    limit: str | None = None,
+    extravars: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> PlaybookResult:
     playbook = playbook or repo_root() / "ansible" / "site.yml"
-    with step(f"Converging {playbook.name} on lab {rack.name}"):
+    source = inventory or rack.inventory
+    what = f"{playbook.name} on lab {rack.name}" + (f" (hosts: {limit})" if limit else "")
+    if inventory:
+        what += f", inventory from {source.name}"
+    seed = cached_snapshot()
+    with step(f"Converging {what}"):
         result = run_playbook(
             playbook,
-            rack.inventory,
+            source,
             private_data_dir=lab_state_dir(rack) / "runner",
-            env={"CONTAINERS_CONF": podman_env()["CONTAINERS_CONF"]},
+            limit=limit,
+            extravars=extravars,
+            env={
+                "CONTAINERS_CONF": podman_env()["CONTAINERS_CONF"],
+                "WERKRAUM_NETBOX_SEED": str(seed) if seed else "",
+                **(env or {}),
+            },
         )
     state = read_state(rack)
     state["last_converge"] = result.to_dict()
@@ -233,6 +258,78 @@ def run_converge(rack: LabRack, playbook: Path | None = None) -> PlaybookResult:
         f"then `werkraum lab up`; events and stats: {result.artifacts}",
     )
     return result
+
+
+# --- NetBox in the lab ------------------------------------------------------------------
+
+
+def netbox_host(rack: LabRack) -> LabHost | None:
+    """The lab host that runs NetBox: the first service node, if the lab has one."""
+    return next((h for h in rack.hosts if "service" in h.groups), None)
+
+
+def netbox_env(rack: LabRack) -> dict[str, str]:
+    """How to reach the lab's NetBox: URL, token and its self-signed certificate as the CA."""
+    host = netbox_host(rack)
+    if host is None:
+        raise WerkraumError(f"lab {rack.name} has no service host, so no NetBox")
+    token = podman.podman("exec", host.container, "cat", "/etc/netbox/api-token", check=False)
+    cert = podman.podman("exec", host.container, "cat", "/etc/ssl/certs/netbox.crt", check=False)
+    if token.returncode != 0 or cert.returncode != 0:
+        raise WerkraumError(
+            f"host {host.name}: NetBox is not deployed yet (no /etc/netbox/api-token)",
+            hint="run `werkraum lab up` to deploy it",
+        )
+    ca = lab_state_dir(rack) / "netbox-ca.pem"
+    ca.parent.mkdir(parents=True, exist_ok=True)
+    ca.write_text(cert.stdout)
+    return {
+        "NETBOX_API": f"https://{host.address}",
+        "NETBOX_TOKEN": token.stdout.strip(),
+        "REQUESTS_CA_BUNDLE": str(ca),
+        "SSL_CERT_FILE": str(ca),
+    }
+
+
+def netbox_inventory(rack: LabRack) -> Path:
+    """inventories/netbox.yml beside the lab's group_vars (Ansible reads group_vars next to the source)."""
+    folder = lab_state_dir(rack) / "netbox-inventory"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "netbox.yml"
+    source.write_text((repo_root() / "inventories" / "netbox.yml").read_text())
+    group_vars = folder / "group_vars"
+    if group_vars.is_symlink() or group_vars.exists():
+        group_vars.unlink()
+    group_vars.symlink_to(
+        rack.inventory / "group_vars" if rack.inventory.is_dir() else rack.inventory.parent / "group_vars"
+    )
+    return source
+
+
+def converge_from_netbox(rack: LabRack) -> PlaybookResult:
+    """Deploy NetBox on the service node, sync the lab rack into it, converge the rack from its inventory."""
+    from werkraum.netbox.client import connect, translate_errors
+    from werkraum.netbox.rack import load_rack_description
+    from werkraum.netbox.sync import sync_rack
+
+    host = netbox_host(rack)
+    assert host is not None
+    run_converge(rack, limit=host.name)
+    env = netbox_env(rack)
+    with step(f"Syncing lab {rack.name} into NetBox at {env['NETBOX_API']}"):
+        api = connect(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"])
+        with translate_errors(env["NETBOX_API"]):
+            report = sync_rack(api, load_rack_description(rack.inventory))
+        for line in report.lines() or ["    NetBox already holds the lab rack: nothing to change"]:
+            say(f"    {line.strip()}")
+    # Lab hosts are containers: Ansible reaches them by container name, not by the
+    # primary address NetBox gives as ansible_host.
+    return run_converge(
+        rack,
+        inventory=netbox_inventory(rack),
+        extravars={"ansible_host": f"{rack.name}-{{{{ inventory_hostname }}}}"},
+        env=env,
+    )
 
 
 def status(rack: LabRack) -> dict[str, Any]:

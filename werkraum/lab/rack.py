@@ -10,6 +10,7 @@ from typing import Any
 
 from werkraum.errors import WerkraumError
 from werkraum.inventory import groups_of, load_inventory
+from werkraum.lab.image import SUITES
 
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -20,6 +21,7 @@ class LabHost:
     groups: tuple[str, ...]
     address: str
     container: str
+    suite: str = "bookworm"  # the Debian release of its image (werkraum_lab_suite)
 
 
 @dataclass(frozen=True)
@@ -84,5 +86,10 @@ def load_rack(inventory: Path) -> LabRack:
         if str(address) in seen:
             raise WerkraumError(f"{inventory}: hosts {seen[str(address)]} and {host} share the address {address}")
         seen[str(address)] = host
-        hosts.append(LabHost(host, tuple(sorted(groups.get(host, []))), str(address), f"{name}-{host}"))
+        suite = str(hostvars[host].get("werkraum_lab_suite", "bookworm"))
+        if suite not in SUITES:
+            raise WerkraumError(
+                f"{inventory}: host {host}: werkraum_lab_suite {suite!r} is not one of {', '.join(SUITES)}"
+            )
+        hosts.append(LabHost(host, tuple(sorted(groups.get(host, []))), str(address), f"{name}-{host}", suite))
     return LabRack(name=name, subnet=str(subnet), inventory=inventory, hosts=tuple(hosts))

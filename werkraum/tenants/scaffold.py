@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from werkraum.errors import WerkraumError
 from werkraum.tenants.fleet import Fleet, cross_tenant_problems, display_path, load_fleet, next_free_prefix
-from werkraum.tenants.loader import SPEC_KEY, load_tenant_file, stack_file
+from werkraum.tenants.loader import SPEC_KEY, TenantFile, load_tenant_file, stack_file
 from werkraum.tenants.model import SLUG_RE
 
 LOGO_SVG = (
@@ -132,16 +133,29 @@ def create_tenant(t: NewTenant, fleet: Fleet | None = None) -> Path:
     return path
 
 
-def allocate_network(slug: str, fleet: Fleet | None = None) -> tuple[str, bool]:
-    """Give the tenant the next free prefix of the pool, written into its file. Returns (cidr, changed)."""
+def next_free_in_files(tenant: TenantFile, fleet: Fleet) -> str:
+    """The next free prefix of the pool as the tenant files alone see it (no NetBox)."""
+    if tenant.spec and tenant.spec.network.cidr:
+        return tenant.spec.network.cidr
+    used = [x.spec.network.cidr for x in fleet.tenants if x.spec and x.spec.network.cidr]
+    return next_free_prefix(fleet.platform, used)
+
+
+def allocate_network(
+    slug: str, fleet: Fleet | None = None, allocator: Callable[[TenantFile, Fleet], str] = next_free_in_files
+) -> tuple[str, bool]:
+    """Give the tenant a prefix (by default the next free one of the pool), written into its file.
+
+    Returns (cidr, changed). A tenant whose file has network.cidr keeps it; the
+    allocator still sees it, so NetBox can check and record it.
+    """
     fleet = fleet or load_fleet()
     tenant = fleet.by_slug(slug)
     if tenant.spec is None:
         raise WerkraumError(f"{tenant.display} is not valid; fix it first (`werkraum tenant validate {slug}`)")
+    cidr = allocator(tenant, fleet)
     if tenant.spec.network.cidr:
         return tenant.spec.network.cidr, False
-    used = [x.spec.network.cidr for x in fleet.tenants if x.spec and x.spec.network.cidr]
-    cidr = next_free_prefix(fleet.platform, used)
     y = _yaml()
     doc = y.load(tenant.path.read_text())
     spec = doc["config"][SPEC_KEY]

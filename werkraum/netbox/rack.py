@@ -1,0 +1,153 @@
+"""The rack as an Ansible inventory describes it, in the terms NetBox stores.
+
+The inventory (the lab's, or ``inventories/office/``) is the rack description:
+hosts grouped by node role, each with ``werkraum_mgmt_address``, and these
+variables, usually set for ``all``:
+
+- ``werkraum_site``: the site's name (e.g. "Office Berlin");
+- ``werkraum_rack``: the rack's name within the site;
+- ``werkraum_mgmt_network``: the management network (CIDR);
+- ``werkraum_device_type``: ``{manufacturer: ..., model: ...}`` (per host or group);
+- ``werkraum_mgmt_interface``: the interface carrying the management address.
+
+The tenant prefix pool comes from the platform stack (pulumi/platform).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from werkraum.errors import WerkraumError
+from werkraum.inventory import groups_of, load_inventory
+from werkraum.tenants.platform import load_platform
+
+ROLES = ("gpu", "ceph", "control", "service")
+ROLE_COLORS = {"gpu": "ff9800", "ceph": "2196f3", "control": "4caf50", "service": "9c27b0"}
+DEFAULT_DEVICE_TYPE = {"manufacturer": "Generic", "model": "Server"}
+_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    manufacturer: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    role: str
+    device_type: DeviceType
+    interface: str
+    address: str  # with prefix length, as NetBox stores it: 10.231.0.11/24
+
+
+@dataclass(frozen=True)
+class RackDescription:
+    source: Path
+    site: str
+    rack: str
+    mgmt_network: str
+    tenant_pool: str
+    reserved_in_pool: tuple[tuple[str, str], ...]  # (what, cidr): ranges inside the pool no tenant may get
+    devices: tuple[Device, ...]
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:100]
+
+
+def _resolve(value: Any, hostvars: dict[str, Any], seen: int = 0) -> Any:
+    """Follow a plain ``{{ other_var }}`` reference (``--list`` does not template)."""
+    match = _REFERENCE.match(value) if isinstance(value, str) else None
+    if match and seen < 5:
+        return _resolve(hostvars.get(match.group(1)), hostvars, seen + 1)
+    return value
+
+
+def _required(source: Path, host: str, hostvars: dict[str, Any], var: str) -> str:
+    value = _resolve(hostvars.get(var), hostvars)
+    if not isinstance(value, str) or not value.strip() or "{{" in value:
+        raise WerkraumError(
+            f"{source}: host {host}: {var} is missing or not a plain value ({value!r})",
+            hint=f"set {var} in the inventory's group_vars/all (see inventories/office/group_vars/all/main.yml)",
+        )
+    return value.strip()
+
+
+def load_rack_description(inventory: Path) -> RackDescription:
+    """Read the inventory; every error names the file, the host and the variable."""
+    data = load_inventory(inventory)
+    hostvars_all: dict[str, dict[str, Any]] = data["_meta"]["hostvars"]
+    groups = groups_of(data)
+    sites, racks, networks = set(), set(), set()
+    devices = []
+    for host in sorted(hostvars_all):
+        hv = hostvars_all[host]
+        roles = [g for g in groups.get(host, []) if g in ROLES]
+        if len(roles) != 1:
+            raise WerkraumError(
+                f"{inventory}: host {host} is in {len(roles)} of the node groups {', '.join(ROLES)}"
+                + (f" ({', '.join(roles)})" if roles else ""),
+                hint="put each host in exactly one of them: its NetBox device role",
+            )
+        sites.add(_required(inventory, host, hv, "werkraum_site"))
+        racks.add(_required(inventory, host, hv, "werkraum_rack"))
+        network_text = _required(inventory, host, hv, "werkraum_mgmt_network")
+        try:
+            network = ipaddress.IPv4Network(network_text)
+        except ValueError:
+            raise WerkraumError(
+                f"{inventory}: host {host}: werkraum_mgmt_network {network_text!r} is not a network in CIDR form"
+            ) from None
+        networks.add(str(network))
+        address_text = _required(inventory, host, hv, "werkraum_mgmt_address")
+        try:
+            address = ipaddress.IPv4Address(address_text)
+        except ValueError:
+            raise WerkraumError(
+                f"{inventory}: host {host}: werkraum_mgmt_address {address_text!r} is not an IPv4 address"
+            ) from None
+        if address not in network:
+            raise WerkraumError(f"{inventory}: host {host}: werkraum_mgmt_address {address} is outside {network}")
+        dtype = _resolve(hv.get("werkraum_device_type"), hv) or DEFAULT_DEVICE_TYPE
+        if not isinstance(dtype, dict) or not {"manufacturer", "model"} <= set(dtype):
+            raise WerkraumError(
+                f"{inventory}: host {host}: werkraum_device_type must be a mapping with manufacturer and model",
+                hint="e.g. werkraum_device_type: {manufacturer: Supermicro, model: SYS-1029U}",
+            )
+        devices.append(
+            Device(
+                name=host,
+                role=roles[0],
+                device_type=DeviceType(str(dtype["manufacturer"]), str(dtype["model"])),
+                interface=str(_resolve(hv.get("werkraum_mgmt_interface"), hv) or "eth0"),
+                address=f"{address}/{network.prefixlen}",
+            )
+        )
+    for var, values in (("werkraum_site", sites), ("werkraum_rack", racks), ("werkraum_mgmt_network", networks)):
+        if len(values) > 1:
+            raise WerkraumError(
+                f"{inventory}: hosts disagree on {var} ({', '.join(sorted(values))})",
+                hint="one inventory describes one rack; split it, or set the variable once for all",
+            )
+    seen: dict[str, str] = {}
+    for device in devices:
+        if device.address in seen:
+            raise WerkraumError(f"{inventory}: hosts {seen[device.address]} and {device.name} share {device.address}")
+        seen[device.address] = device.name
+    platform = load_platform()
+    pool = ipaddress.IPv4Network(platform.tenant_pool)
+    return RackDescription(
+        source=inventory,
+        site=sites.pop(),
+        rack=racks.pop(),
+        mgmt_network=networks.pop(),
+        tenant_pool=str(pool),
+        reserved_in_pool=tuple((what, str(net)) for what, net in platform.reserved_networks() if net.overlaps(pool)),
+        devices=tuple(devices),
+    )
