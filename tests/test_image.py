@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from werkraum.lab.image import DEFAULT_MIRROR, ImageRecipe, host_mirrors
+from werkraum.lab.image import DEFAULT_MIRROR, ImageRecipe, host_mirrors, local_ca_digest
 
 
 def test_recipe_digest_is_stable_and_follows_the_recipe() -> None:
@@ -14,6 +14,15 @@ def test_recipe_digest_is_stable_and_follows_the_recipe() -> None:
     assert replace(base, packages=(*base.packages, "vim")).digest() != base.digest()
     assert replace(base, suite="trixie").digest() != base.digest()
     assert base.ref == f"localhost/werkraum-debian12:{base.digest()}"
+    assert replace(base, suite="trixie").ref.startswith("localhost/werkraum-debian13:")
+
+
+def test_the_machines_own_cas_are_part_of_the_recipe(tmp_path: Path) -> None:
+    assert local_ca_digest(tmp_path / "none") == ""
+    (tmp_path / "proxy.crt").write_text("-----BEGIN CERTIFICATE-----\nA\n")
+    first = local_ca_digest(tmp_path)
+    (tmp_path / "proxy.crt").write_text("-----BEGIN CERTIFICATE-----\nB\n")
+    assert first and local_ca_digest(tmp_path) != first
 
 
 def test_mirrors_from_deb822_sources(tmp_path: Path) -> None:

@@ -25,8 +25,20 @@ from werkraum.progress import say, step
 # Debian releases a lab host can run: 12 for the rack's nodes, 13 where Python 3.12+
 # is needed (NetBox on the service node).
 SUITES = {"bookworm": "12", "trixie": "13"}
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+
+def local_ca_digest(ca_dir: Path = LOCAL_CA_DIR) -> str:
+    """A digest of the CAs this machine trusts beyond Debian's (e.g. a TLS-inspecting proxy's).
+
+    Lab hosts get the same CAs, so that they reach PyPI and the mirror as the
+    machine does; a change of them rebuilds the image.
+    """
+    certs = sorted(ca_dir.rglob("*.crt")) if ca_dir.is_dir() else []
+    blob = b"".join(c.name.encode() + c.read_bytes() for c in certs)
+    return hashlib.sha256(blob).hexdigest()[:12] if certs else ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class ImageRecipe:
     )
     revision: int = 1
     extra: dict[str, str] = field(default_factory=dict)
+    local_ca: str = field(default_factory=local_ca_digest)
 
     def digest(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
@@ -127,6 +140,8 @@ def build_image(recipe: ImageRecipe) -> None:
             ]
             _run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
             (rootfs / "etc/apt/sources.list").write_text(_sources_list(recipe, mirror, security))
+            if recipe.local_ca:
+                _install_local_cas(rootfs)
             for unit in recipe.masked_units:
                 link = rootfs / "etc/systemd/system" / unit
                 link.unlink(missing_ok=True)
@@ -165,6 +180,15 @@ def build_image(recipe: ImageRecipe) -> None:
                     f"importing the lab image failed: {imp.stderr.strip() or 'tar failed'}",
                     hint="check `podman info` and the free space under /var/lib/containers",
                 )
+
+
+def _install_local_cas(rootfs: Path) -> None:
+    target = rootfs / LOCAL_CA_DIR.relative_to("/")
+    shutil.copytree(LOCAL_CA_DIR, target, dirs_exist_ok=True)
+    cmd = ["chroot", str(rootfs), "update-ca-certificates"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise WerkraumError(f"adding this machine's CAs to the lab image failed: {proc.stderr.strip()[-300:]}")
 
 
 def _run_logged(cmd: list[str], log: Path, *, what: str) -> None:
