@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from werkraum import __version__
-from werkraum.cli_common import handle_errors
+from werkraum.cli_common import handle_errors, inventory_option
 from werkraum.cli_netbox import netbox
 from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
@@ -38,13 +38,7 @@ main.add_command(netbox)
 
 # --- lab ------------------------------------------------------------------------------
 
-INVENTORY_OPTION = click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Lab inventory (default: inventories/lab).",
-)
+INVENTORY_OPTION = inventory_option("Lab inventory (default: inventories/lab).")
 
 
 def _rack(inventory: Path | None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -29,3 +30,10 @@ def handle_errors[F: Callable[..., Any]](func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def inventory_option(help_text: str, *, required: bool = False) -> Callable[[Any], Any]:
+    """The `--inventory/-i PATH` option every command that reads an inventory takes."""
+    return click.option(
+        "--inventory", "-i", type=click.Path(path_type=Path), required=required, default=None, help=help_text
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli_common import handle_errors, inventory_option
 
 URL_OPTION = click.option("--url", envvar="NETBOX_API", help="NetBox URL (default: $NETBOX_API).")
 TOKEN_OPTION = click.option("--token", envvar="NETBOX_TOKEN", help="API token (default: $NETBOX_TOKEN).")
@@ -19,13 +19,7 @@ def netbox() -> None:
 
 
 @netbox.command("sync")
-@click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The rack description: an inventory such as inventories/office or inventories/lab.",
-)
+@inventory_option("The rack description: an inventory such as inventories/office or inventories/lab.", required=True)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @URL_OPTION
 @TOKEN_OPTION
@@ -60,13 +54,7 @@ def netbox_sync(inventory: Path, dry_run: bool, url: str | None, token: str | No
 
 
 @netbox.command("inventory")
-@click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Inventory source (default: inventories/netbox.yml).",
-)
+@inventory_option("Inventory source (default: inventories/netbox.yml).")
 @click.option("--json", "as_json", is_flag=True, help="Print ansible-inventory's --list output.")
 @handle_errors
 def netbox_inventory(inventory: Path | None, as_json: bool) -> None:

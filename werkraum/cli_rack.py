@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli_common import handle_errors, inventory_option
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
 
@@ -19,13 +19,7 @@ def rack() -> None:
 
 
 @rack.command("converge")
-@click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Inventory (default: inventories/netbox.yml, the NetBox inventory).",
-)
+@inventory_option("Inventory (default: inventories/netbox.yml, the NetBox inventory).")
 @click.option("--check", is_flag=True, help="Check mode with diff: show what would change, change nothing.")
 @click.option("--limit", default=None, help="Ansible --limit pattern.")
 @click.option(

@@ -207,3 +207,22 @@ def test_netbox_down_fails_clearly_and_writes_nothing(synced: object, tmp_path: 
 def test_a_refused_token_is_named(netbox: LocalNetBox, synced: object) -> None:
     proc = run_cli("netbox", "sync", "-i", str(LAB), env={"NETBOX_API": netbox.url, "NETBOX_TOKEN": "nbt_abc.def"})
     assert proc.returncode == 1 and "refused the token" in proc.stderr
+
+
+def test_tenant_new_allocates_in_netbox_and_gives_back_on_failure(
+    netbox: LocalNetBox, nb_env: dict[str, str], synced: object, tmp_path: Path
+) -> None:
+    from tests.tenants.test_cli_tenant import NEW
+
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    nb = api(netbox)
+    proc = run_cli("tenant", "new", "newco", *NEW, "--stacks", str(stacks), env=nb_env)
+    assert proc.returncode == 0, proc.stderr
+    held = [p.prefix for p in nb.ipam.prefixes.filter(tenant=["newco"])]
+    assert len(held) == 1 and f"cidr: {held[0]}" in (stacks / "Pulumi.newco.yaml").read_text()
+    taken = [*NEW[:-1], "ki.mustermann.example"]  # a domain another tenant has: the file is refused
+    refused = run_cli("tenant", "new", "badco", *taken, "--stacks", str(stacks), env=nb_env)
+    assert refused.returncode == 1 and "ki.mustermann.example is already used by" in refused.stderr
+    assert not (stacks / "Pulumi.badco.yaml").exists()
+    assert list(nb.ipam.prefixes.filter(tenant=["badco"])) == []  # its prefix was given back
