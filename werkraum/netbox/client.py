@@ -26,6 +26,8 @@ class _Session(requests.Session):
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", TIMEOUT_S)
+        # Per call: requests would otherwise let $REQUESTS_CA_BUNDLE override the session's CA.
+        kwargs.setdefault("verify", self.verify)
         return super().request(*args, **kwargs)
 
 
