@@ -29,16 +29,15 @@ def netbox_sync(inventory: Path, dry_run: bool, url: str | None, token: str | No
 
     Idempotent: a second run changes nothing and says so. Never deletes anything.
     """
-    from werkraum.netbox.client import connect, settings, translate_errors
+    from werkraum.netbox.client import session
     from werkraum.netbox.rack import load_rack_description
     from werkraum.netbox.sync import sync_rack
 
     started = time.monotonic()
     description = load_rack_description(inventory.resolve())
-    api = connect(url, token)
-    with translate_errors(settings(url, token)[0]):
+    with session(url, token) as api:
         report = sync_rack(api, description, dry_run=dry_run)
-    where = f"NetBox {api.werkraum_version} at {api.base_url.removesuffix('/api')}"
+    where = f"NetBox {api.werkraum_version} at {api.werkraum_url}"
     for line in report.lines():
         click.echo(line)
     took = f"[{time.monotonic() - started:.1f}s]"

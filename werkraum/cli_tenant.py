@@ -81,17 +81,15 @@ def tenant_allocate(slug: str, stacks_dir: Path | None, use_netbox: bool | None)
     """
     from werkraum.tenants.scaffold import allocate_network, next_free_in_files
 
-    if use_netbox is None:
-        use_netbox = bool(os.environ.get("NETBOX_API"))
     fleet = _fleet(stacks_dir)
     fleet.by_slug(slug)  # an unknown tenant fails before NetBox is asked
-    if use_netbox:
-        from werkraum.netbox.client import connect, settings, translate_errors
+    if _netbox_wanted(use_netbox):
+        from werkraum.netbox.client import session
         from werkraum.netbox.ipam import netbox_allocator
 
-        source = f"NetBox at {settings()[0]}"
-        with translate_errors(settings()[0]):
-            cidr, changed = allocate_network(slug, fleet, netbox_allocator(connect()))
+        with session() as api:
+            source = f"NetBox at {api.werkraum_url}"
+            cidr, changed = allocate_network(slug, fleet, netbox_allocator(api))
     else:
         source = "the tenant files"
         cidr, changed = allocate_network(slug, fleet, next_free_in_files)
@@ -101,16 +99,25 @@ def tenant_allocate(slug: str, stacks_dir: Path | None, use_netbox: bool | None)
         click.echo(f"{slug}: network.cidr {cidr} (already in its file; checked against {source})")
 
 
+def _netbox_wanted(flag: bool | None) -> bool:
+    """--netbox/--no-netbox as given, else NetBox when NETBOX_API is set."""
+    return bool(os.environ.get("NETBOX_API")) if flag is None else flag
+
+
 def _allocate_new_in_netbox(slug: str, name: str, fleet: Any) -> tuple[str, Callable[[], None] | None]:
     """Allocate a new tenant's prefix in NetBox; returns it and how to give it back."""
-    from werkraum.netbox.client import connect, settings, translate_errors
+    from werkraum.netbox.client import session, translate_errors
     from werkraum.netbox.ipam import TenantNetwork, allocate_in_fleet, release
 
-    api = connect()
-    with translate_errors(settings()[0]):
+    with session() as api:
         cidr, now = allocate_in_fleet(api, fleet, TenantNetwork(slug, name, None))
-    click.echo(f"{slug}: network.cidr {cidr} from NetBox at {settings()[0]}", err=True)
-    return cidr, (lambda: release(api, slug, cidr)) if now else None
+    click.echo(f"{slug}: network.cidr {cidr} from NetBox at {api.werkraum_url}", err=True)
+
+    def give_back() -> None:
+        with translate_errors(api.werkraum_url):
+            release(api, slug, cidr)
+
+    return cidr, give_back if now else None
 
 
 def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -> Any:
@@ -185,7 +192,7 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
     started = time.monotonic()
     fleet = _fleet(stacks_dir)
     cidr, release = opts["cidr"], None
-    if cidr is None and (opts["use_netbox"] or (opts["use_netbox"] is None and os.environ.get("NETBOX_API"))):
+    if cidr is None and _netbox_wanted(opts["use_netbox"]):
         cidr, release = _allocate_new_in_netbox(slug, name, fleet)
     new = NewTenant(
         slug=slug,

@@ -308,7 +308,7 @@ def netbox_inventory(rack: LabRack) -> Path:
 
 def converge_from_netbox(rack: LabRack) -> PlaybookResult:
     """Deploy NetBox on the service node, sync the lab rack into it, converge the rack from its inventory."""
-    from werkraum.netbox.client import connect, translate_errors
+    from werkraum.netbox.client import session
     from werkraum.netbox.rack import load_rack_description
     from werkraum.netbox.sync import sync_rack
 
@@ -317,8 +317,7 @@ def converge_from_netbox(rack: LabRack) -> PlaybookResult:
     run_converge(rack, limit=host.name)
     env = netbox_env(rack)
     with step(f"Syncing lab {rack.name} into NetBox at {env['NETBOX_API']}"):
-        api = connect(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"])
-        with translate_errors(env["NETBOX_API"]):
+        with session(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"]) as api:
             report = sync_rack(api, load_rack_description(rack.inventory))
         for line in report.lines() or ["    NetBox already holds the lab rack: nothing to change"]:
             say(f"    {line.strip()}")

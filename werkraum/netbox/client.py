@@ -55,7 +55,16 @@ def connect(url: str | None = None, token: str | None = None, ca_bundle: str | N
         status = api.status()
         api.dcim.sites.count()  # the status page needs no token; this call does
     api.werkraum_version = status.get("netbox-version", "?")
+    api.werkraum_url = url
     return api
+
+
+@contextlib.contextmanager
+def session(url: str | None = None, token: str | None = None, ca_bundle: str | None = None) -> Iterator[pynetbox.api]:
+    """A connected API handle; any NetBox error inside the block becomes a WerkraumError naming this NetBox."""
+    api = connect(url, token, ca_bundle)
+    with translate_errors(api.werkraum_url):
+        yield api
 
 
 @contextlib.contextmanager

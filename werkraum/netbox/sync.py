@@ -198,11 +198,10 @@ class Syncer:
             shared=False,
         )  # fmt: skip
         if record is None or _value(getattr(record, "primary_ip4", None)) != ip_id:
-            label = f"device {device.name}: primary_ip4 -> {device.address}"
             if record is not None:
-                self.report.updated.append(label)
-            if not self.report.dry_run:
-                api.dcim.devices.get(device_id).update({"primary_ip4": ip_id})
+                self.report.updated.append(f"device {device.name}: primary_ip4 -> {device.address}")
+            if not self.report.dry_run:  # one PATCH by id: a device created just now has no record here
+                api.dcim.devices.update([{"id": device_id, "primary_ip4": ip_id}])
 
 
 def sync_rack(api: pynetbox.api, rack: RackDescription, *, dry_run: bool = False) -> SyncReport:

@@ -94,8 +94,7 @@ def create_tenant(t: NewTenant, fleet: Fleet | None = None) -> Path:
     path = stack_file(fleet.directory, t.slug)
     if path.exists():
         raise WerkraumError(f"{path} already exists", hint="edit it, or choose another slug")
-    used = [x.spec.network.cidr for x in fleet.tenants if x.spec and x.spec.network.cidr]
-    cidr = t.cidr or next_free_prefix(fleet.platform, used)
+    cidr = t.cidr or next_free_in_fleet(fleet)
     created: list[Path] = []
     logo = t.logo
     if logo is None:
@@ -133,12 +132,17 @@ def create_tenant(t: NewTenant, fleet: Fleet | None = None) -> Path:
     return path
 
 
-def next_free_in_files(tenant: TenantFile, fleet: Fleet) -> str:
+def next_free_in_fleet(fleet: Fleet) -> str:
     """The next free prefix of the pool as the tenant files alone see it (no NetBox)."""
-    if tenant.spec and tenant.spec.network.cidr:
-        return tenant.spec.network.cidr
     used = [x.spec.network.cidr for x in fleet.tenants if x.spec and x.spec.network.cidr]
     return next_free_prefix(fleet.platform, used)
+
+
+def next_free_in_files(tenant: TenantFile, fleet: Fleet) -> str:
+    """An allocator for `allocate_network`: the tenant's own CIDR, else the next free one of the files."""
+    if tenant.spec and tenant.spec.network.cidr:
+        return tenant.spec.network.cidr
+    return next_free_in_fleet(fleet)
 
 
 def allocate_network(
