@@ -14,6 +14,7 @@ from werkraum.cli_common import handle_errors, inventory_option
 from werkraum.cli_netbox import netbox
 from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
+from werkraum.cli_vm import vm
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
 
@@ -50,6 +51,9 @@ def _rack(inventory: Path | None) -> Any:
 @main.group()
 def lab() -> None:
     """The lab rack: one podman systemd host per node group, on a network of its own."""
+
+
+lab.add_command(vm)
 
 
 @lab.command("up")
