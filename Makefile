@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 
-.PHONY: lab test bootstrap lint pytest molecule lab-down lab-status bench clean
+.PHONY: lab test test-ceph bootstrap lint pytest molecule lab-down lab-status bench clean
 
 ## lab: install everything, bring up the lab rack and converge ansible/site.yml
 lab: bootstrap
@@ -13,6 +13,10 @@ lab: bootstrap
 ## test: install everything, run lint, pytest and every Molecule scenario, print one summary
 test: bootstrap
 	scripts/test-all
+
+## test-ceph: the ceph role's Molecule scenario on three qemu guests (about 35 minutes; not in make test)
+test-ceph: bootstrap
+	scripts/molecule-all ceph
 
 bootstrap:
 	scripts/bootstrap

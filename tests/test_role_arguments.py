@@ -96,6 +96,25 @@ def assert_stopped_unchanged(proc: subprocess.CompletedProcess[str], message: st
             {"gpu_expect_gpu": False, "gpu_sharing_mode": "mig", "gpu_mig_profiles": ["big"]},
             "mig needs gpu_mig_profiles",
         ),
+        (
+            "ceph",
+            {"ceph_group": "all", "ceph_public_network": "10.0.0"},
+            "ceph_public_network must be a CIDR (it is '10.0.0')",
+        ),
+        (
+            "ceph",
+            {"ceph_group": "all", "ceph_public_network": "0.0.0.0/0", "ceph_osd_devices": ["/dev/sdb"]},
+            "(names like /dev/sdb change between boots); not stable: /dev/sdb",
+        ),
+        (
+            "ceph",
+            {
+                "ceph_group": "all",
+                "ceph_public_network": "0.0.0.0/0",
+                "ceph_osd_devices": ["/dev/disk/by-id/virtio-absent"],
+            },
+            f"{TARGET}: /dev/disk/by-id/virtio-absent is missing (no block device at this path)",
+        ),
     ],
 )
 def test_wrong_variable_stops_the_play(

@@ -140,7 +140,17 @@ def ensure_vm_image(recipe: VmImageRecipe) -> Path:
             _check(["mkfs.ext4", "-q", "-L", ROOT_LABEL, "-d", str(rootfs), str(raw)], "mkfs.ext4")
             _check([qemu_img, "convert", "-O", "qcow2", str(raw), str(out / "root.qcow2")], "qemu-img convert")
         out.rename(target)
+    # Older recipes of this release are dead weight (about 1.5 GB each).
+    for old in target.parent.glob(f"debian-{recipe.suite}-*"):
+        if old != target and (old / "root.qcow2").is_file() and not _in_use(old):
+            shutil.rmtree(old, ignore_errors=True)
+            say(f"    removed the older guest image {old.name}")
     return target
+
+
+def _in_use(image: Path) -> bool:
+    """Whether a guest of any lab still boots from this image (its overlay needs it)."""
+    return any(p.read_text() == str(image) for p in (state_dir() / "vm").glob("*/*/image"))
 
 
 def _configure_rootfs(rootfs: Path, recipe: VmImageRecipe, mirror: str, security: str) -> None:
@@ -514,7 +524,12 @@ class VmLab:
         except OSError:
             return False
         proc = subprocess.run(
-            ["ssh", *self.ssh_options(), f"root@{guest.address}", "systemctl is-system-running --wait >/dev/null; true"],
+            [
+                "ssh",
+                *self.ssh_options(),
+                f"root@{guest.address}",
+                "systemctl is-system-running --wait >/dev/null; true",
+            ],
             capture_output=True,
             timeout=300,
             check=False,
