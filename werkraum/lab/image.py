@@ -101,8 +101,8 @@ def host_mirrors(sources_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
     return mirror, security
 
 
-def _sources_list(recipe: ImageRecipe, mirror: str, security: str) -> str:
-    s = recipe.suite
+def sources_list(s: str, mirror: str, security: str) -> str:
+    """apt's sources for Debian release ``s`` (main, updates, security) from the given mirrors."""
     return f"deb {mirror} {s} main\ndeb {mirror} {s}-updates main\ndeb {security} {s}-security main\n"
 
 
@@ -138,10 +138,10 @@ def build_image(recipe: ImageRecipe) -> None:
                 str(rootfs),
                 mirror,
             ]
-            _run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
-            (rootfs / "etc/apt/sources.list").write_text(_sources_list(recipe, mirror, security))
+            run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
+            (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
             if recipe.local_ca:
-                _install_local_cas(rootfs)
+                install_local_cas(rootfs)
             for unit in recipe.masked_units:
                 link = rootfs / "etc/systemd/system" / unit
                 link.unlink(missing_ok=True)
@@ -182,7 +182,7 @@ def build_image(recipe: ImageRecipe) -> None:
                 )
 
 
-def _install_local_cas(rootfs: Path) -> None:
+def install_local_cas(rootfs: Path) -> None:
     target = rootfs / LOCAL_CA_DIR.relative_to("/")
     shutil.copytree(LOCAL_CA_DIR, target, dirs_exist_ok=True)
     cmd = ["chroot", str(rootfs), "update-ca-certificates"]
@@ -191,7 +191,7 @@ def _install_local_cas(rootfs: Path) -> None:
         raise WerkraumError(f"adding this machine's CAs to the lab image failed: {proc.stderr.strip()[-300:]}")
 
 
-def _run_logged(cmd: list[str], log: Path, *, what: str) -> None:
+def run_logged(cmd: list[str], log: Path, *, what: str) -> None:
     """Run a long command, echoing a dot every few lines so progress stays visible."""
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

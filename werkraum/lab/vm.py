@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from werkraum.errors import MissingToolError, WerkraumError
-from werkraum.lab.image import _install_local_cas, _run_logged, _sources_list, host_mirrors, local_ca_digest
+from werkraum.lab.image import host_mirrors, install_local_cas, local_ca_digest, run_logged, sources_list
 from werkraum.paths import DATA_DIR, cache_dir, state_dir
 from werkraum.progress import say, step
 
@@ -118,7 +118,7 @@ def ensure_vm_image(recipe: VmImageRecipe) -> Path:
         packages = ",".join(recipe.packages)
         with step(f"Building guest image {target.name} with debootstrap (about 4 minutes)"):
             cmd = [debootstrap, "--variant=minbase", f"--include={packages}", recipe.suite, str(rootfs), mirror]
-            _run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
+            run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
         with step("Configuring the guest image (network, SSH, first-boot unit)"):
             _configure_rootfs(rootfs, recipe, mirror, security)
         if recipe.preload:
@@ -154,9 +154,9 @@ def _in_use(image: Path) -> bool:
 
 
 def _configure_rootfs(rootfs: Path, recipe: VmImageRecipe, mirror: str, security: str) -> None:
-    (rootfs / "etc/apt/sources.list").write_text(_sources_list_for(recipe.suite, mirror, security))
+    (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
     if recipe.local_ca:
-        _install_local_cas(rootfs)
+        install_local_cas(rootfs)
     (rootfs / "etc/fstab").write_text(f"LABEL={ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1\n")
     for name in ("etc/hostname", "etc/machine-id"):
         (rootfs / name).write_text("")
@@ -194,16 +194,10 @@ def _apt_install(rootfs: Path, packages: tuple[str, ...], log: Path) -> None:
     try:
         env = "DEBIAN_FRONTEND=noninteractive"
         script = f"{env} apt-get update -q && {env} apt-get install -y -q --no-install-recommends {' '.join(packages)}"
-        _run_logged(["chroot", str(rootfs), "sh", "-c", script], log, what="apt-get install")
+        run_logged(["chroot", str(rootfs), "sh", "-c", script], log, what="apt-get install")
     finally:
         policy.unlink(missing_ok=True)
         (rootfs / "etc/resolv.conf").unlink(missing_ok=True)
-
-
-def _sources_list_for(suite: str, mirror: str, security: str) -> str:
-    from werkraum.lab.image import ImageRecipe
-
-    return _sources_list(ImageRecipe(suite=suite), mirror, security)
 
 
 def _link(link: Path, target: str) -> None:
