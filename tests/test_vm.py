@@ -1,0 +1,80 @@
+"""The qemu guest lab's spec checks and CLI errors, and the ceph role's disk probe.
+
+Starting guests takes minutes under emulation; that is exercised by the ceph
+role's Molecule scenario (make test-ceph), not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from werkraum.errors import WerkraumError
+from werkraum.lab.vm import Disk, VmLab
+
+SPEC = {
+    "name": "t",
+    "network": "10.79.0.0/24",
+    "guests": [{"name": "ceph-01", "address": "10.79.0.11", "disks": [{"serial": "osd-a", "size_gb": 4}]}],
+}
+
+
+def test_spec_round_trip_and_instance_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    lab = VmLab.from_spec(SPEC)
+    assert lab.guests[0].disks == (Disk(serial="osd-a", size_gb=4),)
+    assert lab.host_address == "10.79.0.1"
+    assert len(lab.bridge) <= 15 and len(lab._tap(lab.guests[0])) <= 15  # Linux interface names
+    lab.save()
+    assert VmLab.load("t").spec() == lab.spec()
+    (config,) = lab.instance_config()
+    assert config["instance"] == "ceph-01"
+    assert config["address"] == "10.79.0.11"
+    assert config["identity_file"] == str(tmp_path / "werkraum" / "vm" / "t" / "id_ed25519")
+
+
+def test_a_guest_outside_the_network_is_refused_by_name() -> None:
+    spec = {**SPEC, "guests": [{"name": "ceph-09", "address": "10.80.0.9"}]}
+    with pytest.raises(WerkraumError, match=r"guest ceph-09: address 10.80.0.9 is not in 10.79.0.0/24"):
+        VmLab.from_spec(spec)
+
+
+def test_an_incomplete_spec_names_what_it_needs() -> None:
+    with pytest.raises(WerkraumError, match="it needs name, network and guests"):
+        VmLab.from_spec({"name": "t", "guests": []})
+
+
+def test_cli_refuses_a_broken_spec_file(tmp_path: Path) -> None:
+    spec = tmp_path / "guests.yml"
+    spec.write_text("name: t\nnetwork: [unclosed\n")
+    proc = run_cli("lab", "vm", "up", "--spec", str(spec))
+    assert proc.returncode == 1
+    assert f"{spec}: not YAML or JSON" in proc.stderr
+
+
+def test_cli_down_of_a_lab_that_is_not_up_is_harmless(tmp_path: Path) -> None:
+    proc = run_cli("lab", "vm", "down", "nosuch", env={"XDG_STATE_HOME": str(tmp_path)})
+    assert proc.returncode == 0
+    assert "guest lab nosuch is not up" in proc.stderr
+    proc = run_cli("lab", "vm", "status", "nosuch", env={"XDG_STATE_HOME": str(tmp_path)})
+    assert proc.returncode == 1
+    assert "no guest lab named 'nosuch' is up" in proc.stderr
+
+
+@pytest.mark.parametrize("path", ["/dev/disk/by-id/does-not-exist", "/dev/null"])
+def test_disk_probe_reports_a_path_without_a_block_device_as_missing(path: str) -> None:
+    script = ROOT / "roles" / "ceph" / "files" / "ceph-disk-state"
+    out = subprocess.run([str(script), path], capture_output=True, text=True, check=True).stdout
+    state = json.loads(out)
+    assert state == {
+        "device": path,
+        "path": "",
+        "state": "missing",
+        "detail": "no block device at this path",
+        "fsid": "",
+        "osd_id": "",
+    }
