@@ -14,7 +14,7 @@ lab: bootstrap
 test: bootstrap
 	scripts/test-all
 
-## test-ceph: the ceph role's Molecule scenario on three qemu guests (about 35 minutes; not in make test)
+## test-ceph: the ceph role's Molecule scenario on three qemu guests (about 45 minutes; not in make test)
 test-ceph: bootstrap
 	scripts/molecule-all ceph
 
