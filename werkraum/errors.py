@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 
 class WerkraumError(Exception):
     """A failure the user can act on.
@@ -25,3 +27,11 @@ class MissingToolError(WerkraumError):
     """A program Werkraum needs is not installed."""
 
     exit_code = 3
+
+
+def require_tool(tool: str, why: str, hint: str) -> str:
+    """The path of ``tool`` on PATH, else a MissingToolError saying why it is needed and how to get it."""
+    path = shutil.which(tool)
+    if not path:
+        raise MissingToolError(f"{tool} is not installed ({why})", hint=hint)
+    return path

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from werkraum.errors import MissingToolError, WerkraumError
+from werkraum.errors import WerkraumError, require_tool
 from werkraum.lab import podman
 from werkraum.paths import cache_dir, podman_env
 from werkraum.progress import say, step
@@ -118,12 +118,9 @@ def ensure_image(recipe: ImageRecipe | None = None, *, rebuild: bool = False) ->
 
 
 def build_image(recipe: ImageRecipe) -> None:
-    debootstrap = shutil.which("debootstrap")
-    if not debootstrap:
-        raise MissingToolError(
-            "debootstrap is not installed (it builds the lab's Debian images)",
-            hint="run `make lab` or `apt-get install debootstrap`",
-        )
+    debootstrap = require_tool(
+        "debootstrap", "it builds the lab's Debian images", hint="run `make lab` or `apt-get install debootstrap`"
+    )
     mirror, security = host_mirrors()
     work = cache_dir() / "image-build"
     work.mkdir(parents=True, exist_ok=True)

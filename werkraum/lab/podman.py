@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from typing import Any
 
-from werkraum.errors import MissingToolError, WerkraumError
+from werkraum.errors import WerkraumError, require_tool
 from werkraum.paths import podman_env
 
 LABEL_LAB = "werkraum.lab"
@@ -18,13 +17,11 @@ class PodmanError(WerkraumError):
 
 
 def require_podman() -> str:
-    path = shutil.which("podman")
-    if not path:
-        raise MissingToolError(
-            "podman is not installed (the lab rack runs its hosts in podman containers)",
-            hint="run `make lab` (it installs podman and runc from Debian's packages) or `apt-get install podman runc`",
-        )
-    return path
+    return require_tool(
+        "podman",
+        "the lab rack runs its hosts in podman containers",
+        hint="run `make lab` (it installs podman and runc from Debian's packages) or `apt-get install podman runc`",
+    )
 
 
 def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from werkraum.errors import MissingToolError, WerkraumError
+from werkraum.errors import WerkraumError, require_tool
 from werkraum.lab.image import host_mirrors, install_local_cas, local_ca_digest, run_logged, sources_list
 from werkraum.paths import DATA_DIR, cache_dir, state_dir
 from werkraum.progress import say, step
@@ -46,11 +46,18 @@ SSH_TIMEOUT_S = 420
 # --- the guest image -------------------------------------------------------------------
 
 
+def _guest_files_digest() -> str:
+    """A digest of the files copied into every guest image (werkraum/data/vm)."""
+    files = sorted(p for p in GUEST_DATA.rglob("*") if p.is_file())
+    blob = b"".join(str(p.relative_to(GUEST_DATA)).encode() + p.read_bytes() for p in files)
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class VmImageRecipe:
     """What the guest disk holds; its hash names the cached image."""
 
-    suite: str = "trixie"
+    suite: str = "bookworm"
     # A bare Debian host as the installer leaves it: kernel, systemd, SSH, Python for Ansible.
     packages: tuple[str, ...] = (
         "linux-image-amd64",
@@ -72,12 +79,8 @@ class VmImageRecipe:
     # spend minutes in dpkg under emulation (the role's install task still runs).
     preload: tuple[str, ...] = ()
     revision: int = 1
-    guest_files: str = field(default="")
+    guest_files: str = field(default_factory=_guest_files_digest)
     local_ca: str = field(default_factory=local_ca_digest)
-
-    def __post_init__(self) -> None:
-        if not self.guest_files:
-            object.__setattr__(self, "guest_files", _guest_files_digest())
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -87,20 +90,10 @@ class VmImageRecipe:
         return cache_dir() / "vm-images" / f"debian-{self.suite}-{self.digest()}"
 
 
-def _guest_files_digest() -> str:
-    files = sorted(p for p in GUEST_DATA.rglob("*") if p.is_file())
-    blob = b"".join(str(p.relative_to(GUEST_DATA)).encode() + p.read_bytes() for p in files)
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
 def require(tool: str, package: str) -> str:
-    path = shutil.which(tool)
-    if not path:
-        raise MissingToolError(
-            f"{tool} is not installed (the lab's qemu guests need it)",
-            hint=f"run `make bootstrap` or `apt-get install {package}`",
-        )
-    return path
+    return require_tool(
+        tool, "the lab's qemu guests need it", hint=f"run `make bootstrap` or `apt-get install {package}`"
+    )
 
 
 def ensure_vm_image(recipe: VmImageRecipe) -> Path:
@@ -174,8 +167,7 @@ def _configure_rootfs(rootfs: Path, recipe: VmImageRecipe, mirror: str, security
     sysinit.mkdir(parents=True, exist_ok=True)
     _link(sysinit / "werkraum-guest-config.service", "/etc/systemd/system/werkraum-guest-config.service")
     _link(wants / "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service")
-    for unit in ("getty@tty1.service",):
-        _link(rootfs / "etc/systemd/system" / unit, "/dev/null")
+    _link(rootfs / "etc/systemd/system/getty@tty1.service", "/dev/null")
 
 
 def _finish_rootfs(rootfs: Path) -> None:
@@ -331,10 +323,12 @@ class VmLab:
         net = ipaddress.ip_network(self.network)
         key = base64.b64encode(self.key.with_suffix(".pub").read_bytes().strip()).decode()
         index = self.guests.index(guest) + 1
+        # The guest finds its lab NIC by this MAC (werkraum-guest-config); the other NIC is the uplink.
+        lab_mac = f"52:54:00:77:{index:02x}:01"
         cmdline = (
             f"root=LABEL={ROOT_LABEL} rw console=ttyS0 quiet "
             f"werkraum.hostname={guest.name} werkraum.address={guest.address}/{net.prefixlen} "
-            f"werkraum.mac=52:54:00:77:{index:02x}:01 werkraum.key={key}"
+            f"werkraum.mac={lab_mac} werkraum.key={key}"
         )
         cmd = [
             qemu,
@@ -351,7 +345,7 @@ class VmLab:
             "-append", cmdline,
             "-drive", f"file={gdir / 'root.qcow2'},if=virtio,format=qcow2",
             "-netdev", f"tap,id=lab,ifname={tap},script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=lab,mac=52:54:00:77:{index:02x}:01",
+            "-device", f"virtio-net-pci,netdev=lab,mac={lab_mac}",
             "-netdev", "user,id=uplink",
             "-device", f"virtio-net-pci,netdev=uplink,mac=52:54:00:aa:{index:02x}:01",
             "-qmp", f"unix:{gdir / 'qmp.sock'},server=on,wait=off",
@@ -424,14 +418,7 @@ class VmLab:
                     time.sleep(3)
 
     def ssh(self, name: str, command: str, *, check: bool = True, timeout: float = 600) -> str:
-        guest = self.guest(name)
-        proc = subprocess.run(
-            ["ssh", *self.ssh_options(), f"root@{guest.address}", command],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        proc = self._ssh(name, command, timeout)
         if check and proc.returncode != 0:
             raise WerkraumError(f"{name}: `{command}` failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
         return proc.stdout
@@ -517,18 +504,17 @@ class VmLab:
                 pass
         except OSError:
             return False
-        proc = subprocess.run(
-            [
-                "ssh",
-                *self.ssh_options(),
-                f"root@{guest.address}",
-                "systemctl is-system-running --wait >/dev/null; true",
-            ],
+        return self._ssh(name, "systemctl is-system-running --wait >/dev/null; true", 300).returncode == 0
+
+    def _ssh(self, name: str, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        address = self.guest(name).address
+        return subprocess.run(
+            ["ssh", *self.ssh_options(), f"root@{address}", command],
             capture_output=True,
-            timeout=300,
+            text=True,
+            timeout=timeout,
             check=False,
         )
-        return proc.returncode == 0
 
     def _qmp(self, name: str, command: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
