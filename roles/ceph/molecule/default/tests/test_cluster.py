@@ -126,6 +126,18 @@ def test_s3_round_trip_through_rgw() -> None:
     print(f"  S3 round trip: put and got back {len(body)} bytes, {creds['endpoints'][0]}/{bucket}/nightly/db.dump")
 
 
+def test_client_files_handed_to_the_controller() -> None:
+    fetched = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ceph"
+    conf = (fetched / "ceph.conf").read_text()
+    for address in ("10.77.0.11", "10.77.0.12", "10.77.0.13"):
+        assert f"[v2:{address}:3300,v1:{address}:6789]" in conf, conf
+    for client in ("openstack", "kubernetes"):
+        keyring = fetched / f"ceph.client.{client}.keyring"
+        assert keyring.stat().st_mode & 0o777 == 0o600
+        assert f"[client.{client}]" in keyring.read_text()
+    print(f"  client ceph.conf and keyrings in {fetched}: mon_host names all three monitors")
+
+
 def test_rbd_round_trip_through_the_kernel_client(lab: VmLab) -> None:
     written = rbd_write(lab, "roundtrip", 16)
     read = rbd_read(lab, "roundtrip", 16)
@@ -171,10 +183,12 @@ def test_a_disk_with_a_filesystem_is_refused_and_left_alone(lab: VmLab) -> None:
     proc = subprocess.run(
         [
             "ansible-playbook",
-            "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
             str(SCENARIO / "converge.yml"),
-            "-e", json.dumps(extra),
-        ],  # fmt: skip
+            "-e",
+            json.dumps(extra),
+        ],
         capture_output=True,
         text=True,
         env=env,
