@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 
-.PHONY: lab test test-ceph bootstrap lint pytest molecule lab-down lab-status bench clean
+.PHONY: lab test test-ceph e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
 
 ## lab: install everything, bring up the lab rack and converge ansible/site.yml
 lab: bootstrap
@@ -17,6 +17,14 @@ test: bootstrap
 ## test-ceph: the ceph role's Molecule scenario on three qemu guests (about 45 minutes; not in make test)
 test-ceph: bootstrap
 	scripts/molecule-all ceph
+
+## e2e: build the Pulumi engine from Go modules (cached), start a real Kubernetes API, onboard every tenant
+e2e: bootstrap
+	scripts/build-engine pulumi kubernetes etcd kube-apiserver kube-controller-manager
+	$(VENV)/werkraum e2e
+
+engine: bootstrap
+	scripts/build-engine
 
 bootstrap:
 	scripts/bootstrap

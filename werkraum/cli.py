@@ -11,6 +11,8 @@ import click
 
 from werkraum import __version__
 from werkraum.cli_common import handle_errors, inventory_option
+from werkraum.cli_e2e import e2e
+from werkraum.cli_engine import engine
 from werkraum.cli_netbox import netbox
 from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
@@ -29,12 +31,16 @@ def main() -> None:
     tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
     rack    the real rack: converge ansible/site.yml through ansible-runner
     netbox  NetBox, the source of truth: sync the rack into it
+    engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules
+    e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e)
     """
 
 
 main.add_command(tenant)
 main.add_command(rack)
 main.add_command(netbox)
+main.add_command(engine)
+main.add_command(e2e)
 
 
 # --- lab ------------------------------------------------------------------------------

@@ -10,9 +10,56 @@ from werkraum.tenants.platform import PlatformSpec
 
 
 class PlatformStack(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        *,
+        with_openstack: bool = True,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """``with_openstack=False`` declares only the Kubernetes classes (the end-to-end run, docs/testing.md)."""
         super().__init__("werkraum:platform:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.outputs: dict[str, pulumi.Input[object]] = dict(spec.settings_outputs())
+        if with_openstack:
+            self._openstack(spec, child)
+        self.storage_classes = [
+            k8s.storage.v1.StorageClass(
+                f"sc-{sc.name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=sc.name,
+                    annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
+                ),
+                provisioner="rbd.csi.ceph.com",
+                reclaim_policy="Retain",
+                allow_volume_expansion=True,
+                volume_binding_mode="Immediate",
+                parameters={
+                    "clusterID": spec.ceph_cluster_id,
+                    "pool": sc.pool,
+                    "imageFeatures": "layering",
+                    "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
+                    "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
+                    "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
+                    "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
+                },
+                opts=child,
+            )
+            for sc in spec.storage_classes
+        ]
+        self.ingress_class = k8s.networking.v1.IngressClass(
+            "ingress-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.ingress_class, annotations={"ingressclass.kubernetes.io/is-default-class": "true"}
+            ),
+            spec=k8s.networking.v1.IngressClassSpecArgs(controller="k8s.io/ingress-nginx"),
+            opts=child,
+        )
+        self.register_outputs(self.outputs)
+
+    def _openstack(self, spec: PlatformSpec, child: pulumi.ResourceOptions) -> None:
+        """The external network, its subnet and the flavors (GPU flavors private)."""
         ext = spec.external_network
         self.external_network = openstack.networking.Network(
             "external",
@@ -49,42 +96,8 @@ class PlatformStack(pulumi.ComponentResource):
             for f in spec.flavors
         }
         self.compute_service_id = openstack.identity.get_service_output(name="nova", type="compute").id
-        self.storage_classes = [
-            k8s.storage.v1.StorageClass(
-                f"sc-{sc.name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=sc.name,
-                    annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
-                ),
-                provisioner="rbd.csi.ceph.com",
-                reclaim_policy="Retain",
-                allow_volume_expansion=True,
-                volume_binding_mode="Immediate",
-                parameters={
-                    "clusterID": spec.ceph_cluster_id,
-                    "pool": sc.pool,
-                    "imageFeatures": "layering",
-                    "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
-                    "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
-                    "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
-                    "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
-                },
-                opts=child,
-            )
-            for sc in spec.storage_classes
-        ]
-        self.ingress_class = k8s.networking.v1.IngressClass(
-            "ingress-class",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=spec.ingress_class, annotations={"ingressclass.kubernetes.io/is-default-class": "true"}
-            ),
-            spec=k8s.networking.v1.IngressClassSpecArgs(controller="k8s.io/ingress-nginx"),
-            opts=child,
+        self.outputs.update(
+            external_network_id=self.external_network.id,
+            compute_service_id=self.compute_service_id,
+            flavor_ids={name: flavor.id for name, flavor in self.flavors.items()},
         )
-        self.outputs: dict[str, pulumi.Input[object]] = {
-            "external_network_id": self.external_network.id,
-            "compute_service_id": self.compute_service_id,
-            "flavor_ids": {name: flavor.id for name, flavor in self.flavors.items()},
-            **spec.settings_outputs(),
-        }
-        self.register_outputs(self.outputs)

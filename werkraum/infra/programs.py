@@ -16,15 +16,21 @@ from werkraum.tenants.platform import PlatformSpec, load_platform
 DEFAULT_PLATFORM_STACK = "organization/werkraum-platform/rack"
 
 
-def platform_program() -> PlatformStack:
+def platform_program(*, with_openstack: bool = True) -> PlatformStack:
     spec = PlatformSpec.model_validate(pulumi.Config("platform").require_object("spec"))
-    platform = PlatformStack(pulumi.get_stack(), spec)
+    platform = PlatformStack(pulumi.get_stack(), spec, with_openstack=with_openstack)
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
     return platform
 
 
-def tenant_program(stacks_dir: Path | None = None, platform_spec: PlatformSpec | None = None) -> TenantStack:
+def tenant_program(
+    stacks_dir: Path | None = None,
+    platform_spec: PlatformSpec | None = None,
+    *,
+    with_openstack: bool = True,
+    opts: pulumi.ResourceOptions | None = None,
+) -> TenantStack:
     """Read `tenant:spec`, check it exactly as `werkraum tenant validate` does, declare the tenant.
 
     A file with problems never reaches the engine: the program stops before any
@@ -41,10 +47,12 @@ def tenant_program(stacks_dir: Path | None = None, platform_spec: PlatformSpec |
     tenant = TenantStack(
         slug,
         tenant_file.spec,
-        platform=PlatformOutputs(ref),
+        platform=PlatformOutputs(ref, with_openstack=with_openstack),
         platform_spec=platform_spec or load_platform(),
         stacks_dir=stacks_dir,
         offboard=bool(config.get_bool("offboard")),
+        with_openstack=with_openstack,
+        opts=opts,
     )
     for key, value in tenant.partner_outputs.items():
         pulumi.export(key, value)

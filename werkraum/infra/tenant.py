@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,22 @@ from werkraum.infra.tenant_apps import BrandingInput, TenantApps, WorkspaceInput
 from werkraum.infra.tenant_kubernetes import TenantKubernetes
 from werkraum.infra.tenant_quotas import TenantQuotas
 from werkraum.tenants.model import TenantSpec
+from werkraum.tenants.plans import QuotaName
 from werkraum.tenants.platform import PlatformSpec
 
 
 class PlatformOutputs:
-    """What a tenant reads from the platform stack (a StackReference)."""
+    """What a tenant reads from the platform stack (a StackReference).
 
-    def __init__(self, ref: pulumi.StackReference) -> None:
-        self.external_network_id = ref.require_output("external_network_id")
-        self.compute_service_id = ref.require_output("compute_service_id")
-        self.flavor_ids = ref.require_output("flavor_ids")
+    ``with_openstack=False`` reads only the Kubernetes settings: the end-to-end run uses it,
+    where no OpenStack provider plugin can be built (docs/testing.md).
+    """
+
+    def __init__(self, ref: pulumi.StackReference, *, with_openstack: bool = True) -> None:
+        if with_openstack:
+            self.external_network_id = ref.require_output("external_network_id")
+            self.compute_service_id = ref.require_output("compute_service_id")
+            self.flavor_ids = ref.require_output("flavor_ids")
         self.management_cidr = ref.require_output("management_cidr")
         self.dns_nameservers = ref.require_output("dns_nameservers")
         self.storage_class = ref.require_output("storage_class")
@@ -45,8 +52,10 @@ class TenantStack(pulumi.ComponentResource):
         platform_spec: PlatformSpec,
         stacks_dir: Path,
         offboard: bool = False,
+        with_openstack: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``with_openstack=False`` declares only the Kubernetes half (identity, network and quotas left out)."""
         super().__init__("werkraum:tenant:Tenant", slug, None, opts)
         if not spec.network.cidr:
             raise ValueError(f"tenant {slug}: network.cidr is not allocated (run `werkraum tenant allocate {slug}`)")
@@ -54,26 +63,17 @@ class TenantStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         quotas = spec.effective_quotas()
         features = spec.effective_features()
-        self.identity = TenantIdentity(slug, spec.name, spec.plan, protect=protect, opts=child)
-        self.network = TenantNetwork(
-            slug,
-            spec.network.cidr,
-            project_id=self.identity.project_id,
-            external_network_id=platform.external_network_id,
-            management_cidr=platform.management_cidr,
-            dns_nameservers=platform.dns_nameservers,
-            opts=child,
-        )
-        gpu_flavors = {f.name: _flavor_id(platform.flavor_ids, f.name) for f in platform_spec.flavors if f.gpus}
-        self.quotas = TenantQuotas(
-            slug,
-            quotas,
-            project_id=self.identity.project_id,
-            compute_service_id=platform.compute_service_id,
-            gpu_resource_class=platform_spec.gpu_resource_class,
-            gpu_flavors=gpu_flavors,
-            opts=child,
-        )
+        openstack_outputs: dict[str, pulumi.Input[object]] = {}
+        if with_openstack:
+            openstack_outputs = self._openstack(
+                slug,
+                spec=spec,
+                platform=platform,
+                platform_spec=platform_spec,
+                quotas=quotas,
+                protect=protect,
+                child=child,
+            )
         self.kubernetes = TenantKubernetes(
             slug,
             spec.plan,
@@ -115,12 +115,7 @@ class TenantStack(pulumi.ComponentResource):
             "plan": spec.plan,
             "seats": spec.seats,
             "monthly_seat_revenue_eur": spec.seats * spec.plan_info.price_eur_per_seat,
-            "project_id": self.identity.project_id,
-            "network": {
-                "network_id": self.network.network.id,
-                "subnet_cidr": spec.network.cidr,
-                "router_id": self.network.router.id,
-            },
+            **openstack_outputs,
             "namespace": self.kubernetes.namespace_name,
             "urls": self.apps.urls,
             "quotas": dict(quotas),
@@ -128,3 +123,45 @@ class TenantStack(pulumi.ComponentResource):
             "protected": protect,
         }
         self.register_outputs(self.partner_outputs)
+
+    def _openstack(
+        self,
+        slug: str,
+        *,
+        spec: TenantSpec,
+        platform: PlatformOutputs,
+        platform_spec: PlatformSpec,
+        quotas: Mapping[QuotaName, int],
+        protect: bool,
+        child: pulumi.ResourceOptions,
+    ) -> dict[str, pulumi.Input[object]]:
+        """The OpenStack half: project, network and quotas; returns the outputs a partner reads."""
+        assert spec.network.cidr is not None
+        self.identity = TenantIdentity(slug, spec.name, spec.plan, protect=protect, opts=child)
+        self.network = TenantNetwork(
+            slug,
+            spec.network.cidr,
+            project_id=self.identity.project_id,
+            external_network_id=platform.external_network_id,
+            management_cidr=platform.management_cidr,
+            dns_nameservers=platform.dns_nameservers,
+            opts=child,
+        )
+        gpu_flavors = {f.name: _flavor_id(platform.flavor_ids, f.name) for f in platform_spec.flavors if f.gpus}
+        self.quotas = TenantQuotas(
+            slug,
+            quotas,
+            project_id=self.identity.project_id,
+            compute_service_id=platform.compute_service_id,
+            gpu_resource_class=platform_spec.gpu_resource_class,
+            gpu_flavors=gpu_flavors,
+            opts=child,
+        )
+        return {
+            "project_id": self.identity.project_id,
+            "network": {
+                "network_id": self.network.network.id,
+                "subnet_cidr": spec.network.cidr,
+                "router_id": self.network.router.id,
+            },
+        }

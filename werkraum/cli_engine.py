@@ -1,0 +1,64 @@
+"""`werkraum engine`: build the Pulumi engine and the lab's API servers from the Go module proxy."""
+
+from __future__ import annotations
+
+import click
+
+from werkraum.cli_common import handle_errors
+from werkraum.errors import WerkraumError
+
+
+@click.group()
+def engine() -> None:
+    """The Pulumi CLI, its plugins and kube-apiserver/etcd, built from Go modules (versions.toml)."""
+
+
+@engine.command("build")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Rebuild even when a build of the same recipe is cached.")
+@handle_errors
+def engine_build(names: tuple[str, ...], force: bool) -> None:
+    """Build NAMES (default: every pinned component) into ~/.cache/werkraum/engine.
+
+    Each step prints its duration. A component the proxy does not serve, or that
+    fails to build, is named with its module, version and the error; the others
+    still build, and the command exits non-zero.
+    """
+    from werkraum import engine as eng
+
+    components = eng.load_components()
+    unknown = [n for n in names if n not in components]
+    if unknown:
+        raise WerkraumError(
+            f"unknown engine component(s): {', '.join(unknown)}",
+            hint=f"pinned in {eng.VERSIONS_FILE}: {', '.join(components)}",
+        )
+    chosen = [components[n] for n in names] if names else list(components.values())
+    results = eng.build_all(chosen, force=force)
+    click.echo(f"\n{'component':<16} {'version':<36} {'result':<10} seconds")
+    for r in results:
+        state = "cached" if r.cached else ("built" if r.ok else "FAILED")
+        click.echo(f"{r.component.name:<16} {r.component.version:<36} {state:<10} {r.seconds:.1f}")
+        if r.ok and r.component.wants:
+            click.echo(f"{'':<16} note: the Python side wants {r.component.wants}")
+    click.echo(f"\nput on PATH: {eng.bin_dir()}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        failed_names = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
+        raise WerkraumError(
+            f"not built: {failed_names}",
+            hint="the error of each is printed above; " + str(eng.VERSIONS_FILE) + " pins the versions",
+        )
+
+
+@engine.command("status")
+@handle_errors
+def engine_status() -> None:
+    """Which pinned components are built (nothing is built or downloaded)."""
+    from werkraum import engine as eng
+
+    components = eng.load_components()
+    for name, path in eng.installed(components.values()).items():
+        c = components[name]
+        click.echo(f"{name:<16} {c.version:<36} {str(path) if path else 'not built'}")
+    click.echo(f"PATH entry: {eng.bin_dir()}")

@@ -1,0 +1,423 @@
+"""`make e2e`: onboarding, drift, plan changes and offboarding through the real Pulumi engine.
+
+Each check prints PASS, FAIL or BLOCKED with what it saw. BLOCKED is a check that
+cannot run here because a component cannot be built (the error is printed); it is
+never counted as passed. The run exits 0 only when every check passed, or when the
+only gaps are components named in ``WERKRAUM_E2E_ACCEPT_BLOCKED`` (a deliberate,
+visible waiver; docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pulumi import automation as auto
+from werkraum import engine
+from werkraum.e2e.kube import Kube
+from werkraum.e2e.stacks import PLATFORM_STACK, SHARED_CHANGE_ANNOTATION, Workspace, changes, resource_count
+from werkraum.infra import naming
+from werkraum.infra.quotas import kubernetes_quota
+from werkraum.lab import kube_api
+from werkraum.paths import repo_root, state_dir
+from werkraum.progress import say
+from werkraum.tenants.changed import classify
+from werkraum.tenants.loader import load_tenant_file, stack_file
+from werkraum.tenants.model import TenantSpec
+from werkraum.tenants.plans import PLANS
+
+ENGINE_COMPONENTS = ("pulumi", "kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
+BLOCKABLE = ("openstack", "language-python")
+BROKEN_SLUG = "e2e-broken"
+
+_UNITS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "m": 10**-3,
+}
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity as a number ("1Ti" == "1024Gi", "500m" == 0.5)."""
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text))
+    if not m or (m.group(2) and m.group(2) not in _UNITS):
+        raise ValueError(f"not a quantity: {text!r}")
+    return float(m.group(1)) * _UNITS.get(m.group(2), 1)
+
+
+@dataclass
+class Report:
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)  # check -> component
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        (self.passed if ok else self.failed).append(name)
+        say(f"{'PASS' if ok else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def block(self, name: str, component: str, error: str) -> None:
+        self.blocked[name] = component
+        say(f"BLOCKED  {name}: needs {component}, which cannot be built here:\n    {error}")
+
+    @contextmanager
+    def timed(self, figure: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.figures[figure] = round(time.monotonic() - started, 1)
+
+
+def _tenant_slugs(stacks_dir: Path) -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def _spec(stacks_dir: Path, slug: str) -> TenantSpec:
+    tf = load_tenant_file(stack_file(stacks_dir, slug), stacks_dir=stacks_dir)
+    if tf.spec is None or tf.problems:
+        raise ValueError(f"{slug}: {tf.problems}")
+    return tf.spec
+
+
+def _edit_config(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    data = yaml.safe_load(path.read_text())
+    edit(data["config"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _set_plan(plan: str) -> Callable[[dict[str, Any]], None]:
+    def edit(config: dict[str, Any]) -> None:
+        config["tenant:spec"]["plan"] = plan
+
+    return edit
+
+
+class E2E:
+    def __init__(self, root: Path, kube: Kube, report: Report, on_output: Callable[[str], None]) -> None:
+        self.ws = Workspace(root=root, kubeconfig=kube.lab.kubeconfig)
+        self.kube = kube
+        self.report = report
+        self.out = on_output
+
+    # --- set-up ---------------------------------------------------------------------------
+    def prepare(self) -> list[str]:
+        """Fresh scratch folders with copies of stacks/ and the platform settings (the repo is never edited)."""
+        if self.ws.root.exists():
+            shutil.rmtree(self.ws.root)
+        repo = repo_root()
+        shutil.copytree(repo / "stacks", self.ws.stacks_dir)
+        self.ws.platform_dir.mkdir(parents=True)
+        shutil.copy(repo / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml", self.ws.platform_dir)
+        self.ws.backend.mkdir()
+        return _tenant_slugs(self.ws.stacks_dir)
+
+    # --- checks ---------------------------------------------------------------------------
+    def check_platform(self) -> None:
+        stack = self.ws.platform()
+        with self.report.timed("platform_up_s"):
+            result = stack.up(on_output=self.out, color="never")
+        r = self.report
+        r.check(
+            "platform stack up", result.summary.result == "succeeded", f"{changes(result.summary.resource_changes)}"
+        )
+        spec = yaml.safe_load((self.ws.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml").read_text())["config"]
+        for sc in spec["platform:spec"]["storage_classes"]:
+            pool = ((self.kube.get("StorageClass", sc["name"]) or {}).get("parameters") or {}).get("pool")
+            r.check(f"platform: StorageClass {sc['name']}", pool == sc["pool"], f"pool={pool}")
+        name = spec["platform:spec"]["ingress_class"]
+        r.check(f"platform: IngressClass {name}", self.kube.get("IngressClass", name) is not None)
+
+    def up_tenant(self, slug: str) -> None:
+        stack = self.ws.tenant(slug)
+        started = time.monotonic()
+        result = stack.up(on_output=self.out, color="never")
+        self.report.figures.setdefault("tenant_up_s", round(time.monotonic() - started, 1))
+        self.report.check(
+            f"{slug}: pulumi up",
+            result.summary.result == "succeeded",
+            f"{changes(result.summary.resource_changes)} in {time.monotonic() - started:.1f}s",
+        )
+
+    def check_tenant(self, slug: str) -> None:
+        spec = _spec(self.ws.stacks_dir, slug)
+        r, k = self.report, self.kube
+        ns = naming.namespace(slug)
+        obj = k.get("Namespace", ns)
+        labels = (obj or {}).get("metadata", {}).get("labels", {})
+        r.check(
+            f"{slug}: namespace {ns}",
+            bool(obj)
+            and labels.get(naming.TENANT_LABEL) == slug
+            and labels.get("pod-security.kubernetes.io/enforce") == "baseline",
+            f"labels={labels}",
+        )
+        quotas = spec.effective_quotas()
+        want = kubernetes_quota(quotas, len(spec.workspaces))
+        rq = k.get("ResourceQuota", "tenant-quota", ns)
+        hard = (rq or {}).get("spec", {}).get("hard", {})
+        diff = {
+            key: (hard.get(key), value)
+            for key, value in want.items()
+            if key not in hard or quantity(hard[key]) != quantity(value)
+        }
+        r.check(
+            f"{slug}: ResourceQuota = plan {spec.plan} quotas",
+            bool(rq) and not diff and set(hard) == set(want),
+            f"requests.cpu={hard.get('requests.cpu')} requests.memory={hard.get('requests.memory')} "
+            f"gpu={hard.get('requests.nvidia.com/gpu')}" + (f" DIFF {diff}" if diff else ""),
+        )
+        lr = k.get("LimitRange", "tenant-limits", ns)
+        container: dict[str, Any] = next(
+            (i for i in (lr or {}).get("spec", {}).get("limits", []) if i["type"] == "Container"), {}
+        )
+        r.check(
+            f"{slug}: LimitRange",
+            bool(lr) and quantity(container.get("max", {}).get("cpu", "0")) == max(1, quotas["vcpus"]),
+            f"container max={container.get('max')}",
+        )
+        policies = k.names("NetworkPolicy", ns)
+        wanted = {"default-deny", "allow-same-namespace", "allow-ingress-controller", "allow-dns"}
+        if spec.apps:
+            wanted.add("allow-https-out")
+        r.check(f"{slug}: NetworkPolicies", set(policies) == wanted, f"{policies}")
+        bindings = [k.get("RoleBinding", n, ns) for n in k.names("RoleBinding", ns)]
+        subjects = [(b["roleRef"]["name"], s["kind"], s["name"]) for b in bindings if b for s in b.get("subjects", [])]
+        r.check(
+            f"{slug}: RBAC admin for oidc:tenant-{slug}-admins",
+            ("admin", "Group", f"oidc:tenant-{slug}-admins") in subjects,
+            f"{subjects}",
+        )
+        cm = k.get("ConfigMap", "branding", ns)
+        data = (cm or {}).get("data", {})
+        r.check(
+            f"{slug}: branding",
+            data.get("TENANT_NAME") == spec.name and data.get("PRIMARY_COLOR") == spec.branding.primary_color,
+            f"TENANT_NAME={data.get('TENANT_NAME')!r}",
+        )
+        deployments = set(k.names("Deployment", ns))
+        want_apps = {f"app-{f}" for f in spec.effective_features()} | {f"ws-{w.name}" for w in spec.workspaces}
+        r.check(f"{slug}: a Deployment per feature and workspace", deployments == want_apps, f"{sorted(deployments)}")
+        pvcs = set(k.names("PersistentVolumeClaim", ns))
+        r.check(
+            f"{slug}: a volume per workspace", pvcs == {f"ws-{w.name}-data" for w in spec.workspaces}, f"{sorted(pvcs)}"
+        )
+        ing = k.get("Ingress", "tenant", ns)
+        hosts = [rule.get("host") for rule in (ing or {}).get("spec", {}).get("rules", [])]
+        r.check(f"{slug}: Ingress on {spec.branding.domain}", hosts == [spec.branding.domain], f"{hosts}")
+
+    def preview_all(self, slugs: list[str], label: str, **tenant_kwargs: Any) -> dict[str, dict[str, int]]:
+        seen: dict[str, dict[str, int]] = {}
+        for slug in slugs:
+            started = time.monotonic()
+            result = self.ws.tenant(slug, **tenant_kwargs).preview(on_output=self.out, color="never")
+            self.report.figures.setdefault(f"preview_{label}_s", round(time.monotonic() - started, 1))
+            seen[slug] = changes(result.change_summary)
+        return seen
+
+    def check_no_drift(self, slugs: list[str]) -> None:
+        for slug in [PLATFORM_STACK, *slugs]:
+            stack = self.ws.platform() if slug == PLATFORM_STACK else self.ws.tenant(slug)
+            started = time.monotonic()
+            try:
+                result = stack.preview(expect_no_changes=True, on_output=self.out, color="never")
+            except auto.CommandError as exc:
+                self.report.check(f"{slug}: preview --expect-no-changes", False, str(exc).strip()[-400:])
+                continue
+            seconds = round(time.monotonic() - started, 1)
+            self.report.figures.setdefault("preview_no_change_s", seconds)
+            self.report.check(
+                f"{slug}: preview --expect-no-changes",
+                not changes(result.change_summary),
+                f"{result.change_summary} in {seconds}s",
+            )
+
+    def check_plan_change(self, slug: str, slugs: list[str]) -> str | None:
+        """Move one tenant to another plan; only its stack may change. Returns the new plan."""
+        path = stack_file(self.ws.stacks_dir, slug)
+        original = path.read_text()
+        new_plan = None
+        for plan in PLANS:
+            if plan == _spec(self.ws.stacks_dir, slug).plan:
+                continue
+            _edit_config(path, _set_plan(plan))
+            if not load_tenant_file(path, stacks_dir=self.ws.stacks_dir).problems:
+                new_plan = plan
+                break
+            path.write_text(original)
+        if new_plan is None:
+            self.report.check(f"{slug}: plan change", False, "no other plan accepts this tenant's file")
+            return None
+        touched = classify([("M", f"stacks/{path.name}")], self.ws.stacks_dir, slugs)
+        self.report.check(
+            f"plan change {slug} -> {new_plan}: `tenant changed` names only {slug}",
+            sorted(touched.tenants) == [slug] and not touched.platform,
+            f"{touched.to_dict()['tenants']}",
+        )
+        seen = self.preview_all(slugs, "plan_change")
+        others = {s: c for s, c in seen.items() if s != slug and c}
+        self.report.check(
+            f"plan change {slug} -> {new_plan}: only its stack previews changes",
+            bool(seen[slug]) and not others,
+            f"{seen}",
+        )
+        self.up_tenant(slug)
+        self.check_tenant(slug)
+        return new_plan
+
+    def check_shared_change(self, slugs: list[str]) -> None:
+        touched = classify([("M", "werkraum/infra/tenant_kubernetes.py")], self.ws.stacks_dir, slugs)
+        self.report.check(
+            "shared program change: `tenant changed` names every tenant",
+            sorted(touched.tenants) == sorted(slugs),
+            f"{sorted(touched.tenants)}",
+        )
+        seen = self.preview_all(slugs, "shared_change", shared_change=True)
+        self.report.check(
+            "shared program change: every stack previews its namespace update",
+            all(c == {"update": 1} for c in seen.values()),
+            f"{seen} ({SHARED_CHANGE_ANNOTATION})",
+        )
+
+    def check_broken_file(self, template_slug: str) -> None:
+        path = stack_file(self.ws.stacks_dir, BROKEN_SLUG)
+        shutil.copy(stack_file(self.ws.stacks_dir, template_slug), path)
+        _edit_config(path, lambda c: c["tenant:spec"].update(seats=10**6, network={"cidr": "10.100.250.0/24"}))
+        problems = load_tenant_file(path, stacks_dir=self.ws.stacks_dir).problems
+        self.report.check(
+            "broken tenant file: `werkraum tenant validate` refuses it",
+            bool(problems),
+            str(problems[0]) if problems else "no problem found",
+        )
+        stack = self.ws.tenant(BROKEN_SLUG)
+        try:
+            stack.up(on_output=self.out, color="never")
+            refused, detail = False, "pulumi up succeeded"
+        except auto.CommandError as exc:
+            refused, detail = "is not valid" in str(exc), str(exc).strip().splitlines()[-1][:300]
+        count = resource_count(stack)
+        ns_absent = self.kube.get("Namespace", naming.namespace(BROKEN_SLUG)) is None
+        self.report.check(
+            "broken tenant file: pulumi up stops in the program, nothing created",
+            refused and count == 0 and ns_absent,
+            f"{detail}; resources in state: {count}; namespace absent: {ns_absent}",
+        )
+        stack.workspace.remove_stack(BROKEN_SLUG)
+        path.unlink()
+
+    def check_offboard(self, slug: str, others: list[str]) -> None:
+        r, k = self.report, self.kube
+        ns = naming.namespace(slug)
+        before = {o: k.versions(naming.namespace(o)) for o in others}
+        stack = self.ws.tenant(slug)
+        try:
+            stack.destroy(on_output=self.out, color="never")
+            refused, detail = False, "destroy succeeded"
+        except auto.CommandError as exc:
+            refused, detail = "protected" in str(exc), "refused: protected resources"
+        r.check(
+            f"offboard {slug}: plain destroy refused while protected",
+            refused and k.get("Namespace", ns) is not None,
+            detail,
+        )
+        _edit_config(stack_file(self.ws.stacks_dir, slug), lambda c: c.update({"tenant:offboard": True}))
+        preview = stack.preview(on_output=self.out, color="never")
+        r.check(
+            f"offboard {slug}: `tenant:offboard: true` previews no resource change",
+            not changes(preview.change_summary),
+            f"{preview.change_summary}",
+        )
+        stack.up(on_output=self.out, color="never")
+        protected = [
+            res["urn"].rsplit("::", 1)[-1]
+            for res in (stack.export_stack().deployment or {}).get("resources", [])
+            if res.get("protect")
+        ]
+        r.check(f"offboard {slug}: protection lifted", not protected, f"still protected: {protected}")
+        started = time.monotonic()
+        stack.destroy(on_output=self.out, color="never")
+        gone_after = k.wait_gone("Namespace", ns)
+        r.figures["offboard_s"] = round(time.monotonic() - started, 1)
+        r.check(
+            f"offboard {slug}: namespace, quota, volumes and apps gone",
+            k.get("Namespace", ns) is None and resource_count(stack) == 0,
+            f"namespace gone {gone_after:.0f}s after destroy",
+        )
+        stack.workspace.remove_stack(slug)
+        after = {o: k.versions(naming.namespace(o)) for o in others}
+        untouched = {o: before[o] == after[o] for o in others}
+        r.check(
+            f"offboard {slug}: other tenants untouched",
+            all(untouched.values()) and all(before.values()),
+            f"{ {o: len(v) for o, v in after.items()} } objects, resourceVersions unchanged: {untouched}",
+        )
+
+
+def _engine(report: Report) -> dict[str, str]:
+    """Build (or reuse) the engine; the blocked components with their errors."""
+    components = engine.load_components()
+    started = time.monotonic()
+    results = engine.build_all(components[n] for n in (*ENGINE_COMPONENTS, *BLOCKABLE))
+    report.figures["engine_build_s"] = round(time.monotonic() - started, 1)
+    missing = [r for r in results if not r.ok and r.component.name in ENGINE_COMPONENTS]
+    if missing:
+        raise engine.EngineBuildError(
+            "the end-to-end run needs "
+            + ", ".join(r.component.name for r in missing)
+            + ":\n"
+            + "\n".join(r.error for r in missing)
+        )
+    return {r.component.name: r.error for r in results if not r.ok}
+
+
+def run(on_output: Callable[[str], None] | None = None) -> Report:
+    report = Report()
+    blocked = _engine(report)
+    lab = kube_api.default_lab()
+    kube_api.down(lab)
+    with report.timed("kube_api_start_s"):
+        kube_api.up(lab)
+    e2e = E2E(state_dir() / "e2e", Kube(lab), report, on_output or (lambda line: None))
+    slugs = e2e.prepare()
+    say(f"tenants: {', '.join(slugs)}")
+    e2e.check_broken_file(slugs[0])
+    e2e.check_platform()
+    for slug in slugs:
+        e2e.up_tenant(slug)
+        e2e.check_tenant(slug)
+    e2e.check_no_drift(slugs)
+    e2e.check_plan_change(slugs[0], slugs)
+    e2e.check_shared_change(slugs)
+    e2e.check_offboard(slugs[-1], slugs[:-1])
+    for check in (
+        "tenant projects, networks, routers and security groups",
+        "tenant Nova, Neutron and Cinder quotas",
+        "platform external network and flavors",
+    ):
+        report.block(check, "openstack", blocked.get("openstack", "not attempted"))
+    (state_dir() / "e2e-figures.json").write_text(json.dumps(report.figures, indent=2))
+    return report
+
+
+def exit_code(report: Report) -> int:
+    accepted = {c.strip() for c in os.environ.get("WERKRAUM_E2E_ACCEPT_BLOCKED", "").split(",") if c.strip()}
+    if report.failed:
+        return 1
+    if any(component not in accepted for component in report.blocked.values()):
+        return 2
+    return 0

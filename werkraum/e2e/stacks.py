@@ -1,0 +1,144 @@
+"""The real Pulumi engine, driven through the Automation API, on a local file backend.
+
+The programs are Werkraum's own (``werkraum.infra.programs``), run in this process by
+the Python SDK's language server (``pulumi up --client``): the Python language host
+binary cannot be built here (docs/testing.md). Only the Kubernetes half of each stack
+is declared (``with_openstack=False``): no OpenStack provider plugin can be built here.
+Pods cannot run either (the lab API server has no nodes), so workloads carry
+``pulumi.com/skipAwait``: the engine does not wait for readiness that never comes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi import automation as auto
+from werkraum import engine
+from werkraum.infra.programs import platform_program, tenant_program
+from werkraum.tenants.platform import load_platform
+
+PLATFORM_PROJECT = "werkraum-platform"
+TENANT_PROJECT = "werkraum-tenant"
+PLATFORM_STACK = "rack"
+
+# Kinds whose readiness needs pods (or a controller that is not running here).
+AWAITED_KINDS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:core/v1:Service",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:networking.k8s.io/v1:Ingress",
+)
+SHARED_CHANGE_ANNOTATION = "werkraum.io/e2e-shared-change"
+
+
+def _annotate(args: pulumi.ResourceTransformArgs, key: str) -> pulumi.ResourceTransformResult:
+    """The resource's inputs with one more metadata annotation (``true``)."""
+    props: dict[str, Any] = dict(args.props)
+    metadata: dict[str, Any] = dict(props.get("metadata") or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), key: "true"}
+    props["metadata"] = metadata
+    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+
+def _skip_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    return _annotate(args, "pulumi.com/skipAwait") if args.type_ in AWAITED_KINDS else None
+
+
+def _shared_change(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Stands in for an edit of the shared tenant program: one more annotation on every namespace."""
+    return _annotate(args, SHARED_CHANGE_ANNOTATION) if args.type_ == "kubernetes:core/v1:Namespace" else None
+
+
+@dataclass
+class Workspace:
+    """Scratch folders of one end-to-end run: file backend, PULUMI_HOME, copies of the stack files."""
+
+    root: Path
+    kubeconfig: Path
+
+    @property
+    def backend(self) -> Path:
+        return self.root / "backend"
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.root / "stacks"
+
+    @property
+    def platform_dir(self) -> Path:
+        return self.root / "platform"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_CONFIG_PASSPHRASE": "werkraum-e2e",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_HOME": str(self.root / "home"),
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{engine.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_K8S_SUPPRESS_DEPRECATION_WARNINGS": "true",
+        }
+
+    def _options(self, project: str, work_dir: Path) -> auto.LocalWorkspaceOptions:
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            pulumi_home=str(self.root / "home"),
+            env_vars=self.env(),
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(
+                name=project, runtime="python", backend=auto.ProjectBackend(url=f"file://{self.backend}")
+            ),
+            pulumi_command=auto.PulumiCommand(root=str(engine.engine_dir()), skip_version_check=True),
+        )
+
+    def platform(self) -> auto.Stack:
+        def program() -> None:
+            pulumi.runtime.register_stack_transform(_skip_await)
+            platform_program(with_openstack=False)
+
+        return auto.create_or_select_stack(
+            stack_name=PLATFORM_STACK,
+            project_name=PLATFORM_PROJECT,
+            program=program,
+            opts=self._options(PLATFORM_PROJECT, self.platform_dir),
+        )
+
+    def tenant(self, slug: str, *, shared_change: bool = False) -> auto.Stack:
+        stacks_dir = self.stacks_dir
+        platform_spec = load_platform(self.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml")
+
+        def program() -> None:
+            pulumi.runtime.register_stack_transform(_skip_await)
+            if shared_change:
+                pulumi.runtime.register_stack_transform(_shared_change)
+            tenant_program(stacks_dir=stacks_dir, platform_spec=platform_spec, with_openstack=False)
+
+        return auto.create_or_select_stack(
+            stack_name=slug,
+            project_name=TENANT_PROJECT,
+            program=program,
+            opts=self._options(TENANT_PROJECT, stacks_dir),
+        )
+
+
+def changes(summary: Mapping[Any, int] | None) -> dict[str, int]:
+    """A preview's change summary without the unchanged resources (op name -> count)."""
+    out: dict[str, int] = {}
+    for op, count in (summary or {}).items():
+        name = getattr(op, "value", str(op))
+        if name != "same" and count:
+            out[name] = count
+    return out
+
+
+def resource_count(stack: auto.Stack) -> int:
+    state = stack.export_stack().deployment or {}
+    return len(state.get("resources") or [])
+
+
+Output = Callable[[str], None]
