@@ -137,8 +137,9 @@ def changes(summary: Mapping[Any, int] | None) -> dict[str, int]:
 
 
 def resource_count(stack: auto.Stack) -> int:
+    """Resources in the stack's state, without the stack itself and its default providers."""
     state = stack.export_stack().deployment or {}
-    return len(state.get("resources") or [])
+    return sum(1 for r in state.get("resources") or [] if not str(r.get("type", "")).startswith("pulumi:"))
 
 
 Output = Callable[[str], None]

@@ -4,13 +4,14 @@ The binaries come from `werkraum engine build` (Go module proxy). Everything run
 plain processes of this machine on loopback; state, certificates, logs and the
 kubeconfig live in ``~/.local/state/werkraum/kube-api``. Admission includes
 ResourceQuota, LimitRanger and NamespaceLifecycle, authorization is RBAC, and the
-controller manager runs the namespace, garbage-collector and resource-quota
-controllers, so a namespace deleted by offboarding really goes away. Pods never run:
+controller manager runs the namespace, garbage-collector, resource-quota and
+volume-claim-protection controllers, so a namespace deleted by offboarding really goes away. Pods never run:
 there is no kubelet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +29,10 @@ from werkraum.paths import state_dir
 from werkraum.progress import say, step
 
 ADMISSION = "NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,DefaultStorageClass,PodSecurity"
-CONTROLLERS = "namespace,garbage-collector,resourcequota,serviceaccount,serviceaccount-token"
+CONTROLLERS = (
+    "namespace-controller,garbage-collector-controller,resourcequota-controller,"
+    "serviceaccount-controller,serviceaccount-token-controller,persistentvolumeclaim-protection-controller"
+)
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,12 @@ def _running(lab: KubeApiLab, name: str) -> int | None:
     try:
         pid = int(pidfile.read_text().strip())
         os.kill(pid, 0)
-    except (ValueError, ProcessLookupError, PermissionError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ValueError, OSError, IndexError):
+        return None
+    if state == "Z":  # exited, not yet reaped by us (its parent)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         return None
     return pid
 
@@ -312,8 +321,8 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
                 "RBAC",
                 "--enable-admission-plugins",
                 ADMISSION,
-                "--allow-privileged",
-                "true",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",  # no nodes: nothing to publish in the kubernetes Service
             ],
         )
         _wait(lab, "kube-apiserver", f"{lab.server}/readyz", _admin_context(lab), 180)
@@ -343,7 +352,7 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
                 str(pki / "sa.key"),
                 "--root-ca-file",
                 str(pki / "ca.crt"),
-                "--use-service-account-credentials=false",
+                "--use-service-account-credentials=true",  # each controller acts with its own RBAC role
             ],
         )
         _wait(

@@ -16,7 +16,8 @@ from werkraum.paths import repo_root
 
 INSTALL_HINT = (
     "install the Pulumi CLI (https://www.pulumi.com/docs/install/, the version in scripts/ci/setup), "
-    "or offline: use `werkraum tenant plan SLUG` for an offline plan"
+    "or build it from the Go module proxy (scripts/build-engine pulumi, then put ~/.cache/werkraum/engine/bin "
+    "on PATH), or offline: use `werkraum tenant plan SLUG` for an offline plan"
 )
 
 
