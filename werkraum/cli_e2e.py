@@ -11,8 +11,9 @@ from werkraum.cli_common import handle_errors
 
 @click.command("e2e")
 @click.option("--verbose", "-v", is_flag=True, help="Print the engine's own output of every up, preview and destroy.")
+@click.option("--keep", is_flag=True, help="Leave the lab Kubernetes API running (kubeconfig in its state folder).")
 @handle_errors
-def e2e(verbose: bool) -> None:
+def e2e(verbose: bool, keep: bool) -> None:
     """Build the engine (cached), start the lab Kubernetes API and run every onboarding check.
 
     Exit 0: every check passed. 1: a check failed. 2: checks were BLOCKED because a
@@ -20,7 +21,8 @@ def e2e(verbose: bool) -> None:
     """
     from werkraum.e2e import run as e2e_run
 
-    report = e2e_run.run(on_output=(lambda line: click.echo(line.rstrip(), err=True)) if verbose else None)
+    echo = (lambda line: click.echo(line.rstrip(), err=True)) if verbose else None
+    report = e2e_run.run(on_output=echo, keep=keep)
     click.echo(f"\ne2e: {len(report.passed)} passed, {len(report.failed)} failed, {len(report.blocked)} blocked")
     for name in report.failed:
         click.echo(f"  FAILED   {name}")

@@ -407,13 +407,25 @@ def _engine(report: Report) -> dict[str, str]:
     return {r.component.name: r.error for r in results if not r.ok}
 
 
-def run(on_output: Callable[[str], None] | None = None) -> Report:
+def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -> Report:
+    """The whole scenario; the lab Kubernetes API is stopped afterwards unless ``keep``."""
     report = Report()
     blocked = _engine(report)
     lab = kube_api.default_lab()
     kube_api.down(lab)
     with report.timed("kube_api_start_s"):
         kube_api.up(lab)
+    try:
+        _scenario(lab, report, blocked, on_output)
+    finally:
+        if not keep:
+            kube_api.down(lab)
+    return report
+
+
+def _scenario(
+    lab: kube_api.KubeApiLab, report: Report, blocked: dict[str, str], on_output: Callable[[str], None] | None
+) -> None:
     e2e = E2E(state_dir() / "e2e", Kube(lab), report, on_output or (lambda line: None))
     slugs = e2e.prepare()
     say(f"tenants: {', '.join(slugs)}")
@@ -433,7 +445,6 @@ def run(on_output: Callable[[str], None] | None = None) -> Report:
     ):
         report.block(check, "openstack", blocked.get("openstack", "not attempted"))
     (state_dir() / "e2e-figures.json").write_text(json.dumps(report.figures, indent=2))
-    return report
 
 
 def exit_code(report: Report) -> int:

@@ -87,37 +87,12 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise WerkraumError(f"openssl {' '.join(args[:2])} failed in {cwd}: {proc.stderr.strip()}")
 
 
-def _client_cert(pki: Path, name: str, subject: str) -> None:
-    _openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        f"{name}.key",
-        "-out",
-        f"{name}.csr",
-        "-subj",
-        subject,
-        cwd=pki,
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        f"{name}.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-out",
-        f"{name}.crt",
-        cwd=pki,
-    )
+def _signed_cert(pki: Path, name: str, subject: str, *x509_args: str) -> None:
+    """A key and a certificate signed by the lab CA (``x509_args``: e.g. an extensions file)."""
+    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+             "-subj", subject, cwd=pki)  # fmt: skip
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "365", *x509_args, "-out", f"{name}.crt", cwd=pki)  # fmt: skip
 
 
 def ensure_pki(lab: KubeApiLab) -> None:
@@ -147,42 +122,11 @@ def ensure_pki(lab: KubeApiLab) -> None:
         "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default\n"
         "extendedKeyUsage=serverAuth\n"
     )
-    _openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=kube-apiserver",
-        cwd=pki,
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-        cwd=pki,
-    )
+    _signed_cert(pki, "server", "/CN=kube-apiserver", "-extfile", "server.ext")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
-    _client_cert(pki, "controller-manager", "/CN=system:kube-controller-manager")
-    _client_cert(pki, "admin", "/O=system:masters/CN=werkraum-admin")
+    _signed_cert(pki, "controller-manager", "/CN=system:kube-controller-manager")
+    _signed_cert(pki, "admin", "/O=system:masters/CN=werkraum-admin")
     for key in pki.glob("*.key"):
         key.chmod(0o600)
 
