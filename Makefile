@@ -20,7 +20,6 @@ test-ceph: bootstrap
 
 ## e2e: build the Pulumi engine from Go modules (cached), start a real Kubernetes API, onboard every tenant
 e2e: bootstrap
-	scripts/build-engine pulumi kubernetes etcd kube-apiserver kube-controller-manager
 	$(VENV)/werkraum e2e
 
 engine: bootstrap

@@ -128,6 +128,11 @@ def bin_dir() -> Path:
     return engine_dir() / "bin"
 
 
+def build_dir(component: Component) -> Path:
+    """Where the build of this component's recipe lives: its binary and build.json."""
+    return engine_dir() / "builds" / component.key
+
+
 @dataclass
 class BuildResult:
     component: Component
@@ -237,7 +242,7 @@ def _make_writable(tree: Path) -> None:
 
 def build(component: Component, *, force: bool = False) -> BuildResult:
     """Build one component (or reuse the cached build of the same recipe)."""
-    out_dir = engine_dir() / "builds" / component.key
+    out_dir = build_dir(component)
     binary = out_dir / component.binary
     record = out_dir / "build.json"
     if binary.exists() and record.exists() and not force:
@@ -342,6 +347,6 @@ def installed(components: Iterable[Component]) -> dict[str, Path | None]:
     """Which pinned components have a cached build (without building anything)."""
     found: dict[str, Path | None] = {}
     for c in components:
-        path = engine_dir() / "builds" / c.key / c.binary
+        path = build_dir(c) / c.binary
         found[c.name] = path if path.exists() else None
     return found

@@ -33,7 +33,8 @@ from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify
 from werkraum.tenants.engine import protected_resources
-from werkraum.tenants.loader import load_tenant_file, stack_file
+from werkraum.tenants.fleet import tenant_paths
+from werkraum.tenants.loader import load_tenant_file, slug_of, stack_file
 from werkraum.tenants.model import TenantSpec
 from werkraum.tenants.plans import PLANS
 
@@ -85,10 +86,6 @@ class Report:
         self.figures[figure] = round(time.monotonic() - started, 1)
 
 
-def _tenant_slugs(stacks_dir: Path) -> list[str]:
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
-
-
 def _spec(stacks_dir: Path, slug: str) -> TenantSpec:
     tf = load_tenant_file(stack_file(stacks_dir, slug), stacks_dir=stacks_dir)
     if tf.spec is None or tf.problems:
@@ -115,17 +112,24 @@ class E2E:
         self.kube = kube
         self.report = report
         self.out = on_output
-        self.captured: list[str] = []
 
-    def _capture(self) -> Callable[[str], None]:
-        """An on_output that also keeps the engine's lines (its errors are printed there, not raised)."""
-        self.captured = []
+    def _expect_failure(self, command: Callable[..., Any]) -> str | None:
+        """Run an engine command that must fail: None if it succeeded, else everything it said.
+
+        The engine prints its errors on its output, not in the CommandError, so the
+        output is kept and searched too.
+        """
+        said: list[str] = []
 
         def out(line: str) -> None:
-            self.captured.append(line)
+            said.append(line)
             self.out(line)
 
-        return out
+        try:
+            command(on_output=out, color="never")
+        except auto.CommandError as exc:
+            return "\n".join(said) + str(exc)
+        return None
 
     # --- set-up ---------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -137,7 +141,7 @@ class E2E:
         self.ws.platform_dir.mkdir(parents=True)
         shutil.copy(repo / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml", self.ws.platform_dir)
         self.ws.backend.mkdir()
-        return _tenant_slugs(self.ws.stacks_dir)
+        return [slug_of(path) for path in tenant_paths(self.ws.stacks_dir)]
 
     # --- checks ---------------------------------------------------------------------------
     def check_platform(self) -> None:
@@ -148,12 +152,14 @@ class E2E:
         r.check(
             "platform stack up", result.summary.result == "succeeded", f"{changes(result.summary.resource_changes)}"
         )
-        spec = yaml.safe_load((self.ws.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml").read_text())["config"]
-        for sc in spec["platform:spec"]["storage_classes"]:
-            pool = ((self.kube.get("StorageClass", sc["name"]) or {}).get("parameters") or {}).get("pool")
-            r.check(f"platform: StorageClass {sc['name']}", pool == sc["pool"], f"pool={pool}")
-        name = spec["platform:spec"]["ingress_class"]
-        r.check(f"platform: IngressClass {name}", self.kube.get("IngressClass", name) is not None)
+        spec = self.ws.platform_spec
+        for sc in spec.storage_classes:
+            pool = ((self.kube.get("StorageClass", sc.name) or {}).get("parameters") or {}).get("pool")
+            r.check(f"platform: StorageClass {sc.name}", pool == sc.pool, f"pool={pool}")
+        r.check(
+            f"platform: IngressClass {spec.ingress_class}",
+            self.kube.get("IngressClass", spec.ingress_class) is not None,
+        )
 
     def up_tenant(self, slug: str) -> None:
         stack = self.ws.tenant(slug)
@@ -317,12 +323,11 @@ class E2E:
             str(problems[0]) if problems else "no problem found",
         )
         stack = self.ws.tenant(BROKEN_SLUG)
-        try:
-            stack.up(on_output=self._capture(), color="never")
-            refused, detail = False, "pulumi up succeeded"
-        except auto.CommandError as exc:
-            said = "\n".join(self.captured) + str(exc)
-            refused = f"tenant {BROKEN_SLUG} is not valid" in said and "seats" in said
+        said = self._expect_failure(stack.up)
+        refused = said is not None and f"tenant {BROKEN_SLUG} is not valid" in said and "seats" in said
+        if said is None:
+            detail = "pulumi up succeeded"
+        else:
             detail = f"pulumi up failed in the program: tenant {BROKEN_SLUG} is not valid" if refused else said[-300:]
         count = resource_count(stack)
         ns_absent = self.kube.get("Namespace", naming.namespace(BROKEN_SLUG)) is None
@@ -343,12 +348,11 @@ class E2E:
         # A real `pulumi destroy` here deletes every unprotected resource before it stops at the
         # protected ones (seen in this run's first version); `werkraum tenant destroy` refuses while the
         # state holds protected resources. So the refusal is checked with a destroy preview.
-        try:
-            stack.preview_destroy(on_output=self._capture(), color="never")
-            refused, detail = False, "destroy preview succeeded"
-        except auto.CommandError as exc:
-            said = "\n".join(self.captured) + str(exc)
-            refused = "protected" in said
+        said = self._expect_failure(stack.preview_destroy)
+        refused = said is not None and "protected" in said
+        if said is None:
+            detail = "destroy preview succeeded"
+        else:
             detail = next((line.strip() for line in said.splitlines() if "protected" in line), said[-300:])
         protected_now = protected_resources({"deployment": stack.export_stack().deployment or {}})
         own_untouched = k.versions(ns) == own_before

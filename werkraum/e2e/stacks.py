@@ -11,8 +11,9 @@ Pods cannot run either (the lab API server has no nodes), so workloads carry
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pulumi
 from pulumi import automation as auto
 from werkraum import engine
 from werkraum.infra.programs import platform_program, tenant_program
-from werkraum.tenants.platform import load_platform
+from werkraum.tenants.platform import PlatformSpec, load_platform
 
 PLATFORM_PROJECT = "werkraum-platform"
 TENANT_PROJECT = "werkraum-tenant"
@@ -60,6 +61,11 @@ class Workspace:
 
     root: Path
     kubeconfig: Path
+
+    @cached_property
+    def platform_spec(self) -> PlatformSpec:
+        """The platform settings of this run (read once; the tenant programs and checks share them)."""
+        return load_platform(self.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml")
 
     @property
     def backend(self) -> Path:
@@ -110,7 +116,7 @@ class Workspace:
 
     def tenant(self, slug: str, *, shared_change: bool = False) -> auto.Stack:
         stacks_dir = self.stacks_dir
-        platform_spec = load_platform(self.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml")
+        platform_spec = self.platform_spec
 
         def program() -> None:
             pulumi.runtime.register_stack_transform(_skip_await)
@@ -140,6 +146,3 @@ def resource_count(stack: auto.Stack) -> int:
     """Resources in the stack's state, without the stack itself and its default providers."""
     state = stack.export_stack().deployment or {}
     return sum(1 for r in state.get("resources") or [] if not str(r.get("type", "")).startswith("pulumi:"))
-
-
-Output = Callable[[str], None]

@@ -326,8 +326,3 @@ def down(lab: KubeApiLab | None = None, *, keep_data: bool = False) -> None:
         lab.pidfile(name).unlink(missing_ok=True)
     if not keep_data:
         shutil.rmtree(lab.root, ignore_errors=True)
-
-
-def status(lab: KubeApiLab | None = None) -> dict[str, int | None]:
-    lab = lab or default_lab()
-    return {name: _running(lab, name) for name in ("etcd", "kube-apiserver", "kube-controller-manager")}
