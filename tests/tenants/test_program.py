@@ -196,3 +196,7 @@ def test_platform_program() -> None:
     assert sc["provisioner"] == "rbd.csi.ceph.com" and sc["parameters"]["pool"] == "kubernetes"
     assert k8s(plan, "IngressClass")[0]["spec"]["controller"] == "k8s.io/ingress-nginx"
     assert set(plan.outputs) >= {"external_network_id", "flavor_ids", "compute_service_id", "storage_class"}
+    # Keystone accepts the tenants' GPU limits only under a registered limit (make e2e found it).
+    registered = one(plan, ":RegisteredLimitV3").inputs
+    assert registered["resourceName"] == "class:CUSTOM_NVIDIA_H100"
+    assert registered["defaultLimit"] == 0

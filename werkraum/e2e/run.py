@@ -25,10 +25,11 @@ import yaml
 from pulumi import automation as auto
 from werkraum import engine
 from werkraum.e2e.kube import Kube
+from werkraum.e2e.openstack_checks import OpenStackE2E
 from werkraum.e2e.stacks import PLATFORM_STACK, SHARED_CHANGE_ANNOTATION, Workspace, changes, resource_count
 from werkraum.infra import naming
 from werkraum.infra.quotas import kubernetes_quota
-from werkraum.lab import kube_api
+from werkraum.lab import kube_api, openstack_api
 from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify
@@ -412,7 +413,7 @@ def _engine(report: Report) -> dict[str, str]:
 
 
 def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -> Report:
-    """The whole scenario; the lab Kubernetes API is stopped afterwards unless ``keep``."""
+    """The whole scenario; the lab APIs are stopped afterwards unless ``keep``."""
     report = Report()
     blocked = _engine(report)
     lab = kube_api.default_lab()
@@ -420,16 +421,25 @@ def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -
     with report.timed("kube_api_start_s"):
         kube_api.up(lab)
     try:
-        _scenario(lab, report, blocked, on_output)
+        e2e, slugs = _scenario(lab, report, on_output)
     finally:
         if not keep:
             kube_api.down(lab)
+    _openstack_scenario(e2e.ws, slugs, report, keep=keep)
+    report.block(
+        "the OpenStack half through `pulumi up`: its state, preview --expect-no-changes, plan change, "
+        "and the protected project on offboarding",
+        "openstack",
+        blocked.get("openstack", "not attempted"),
+    )
+    (state_dir() / "e2e-figures.json").write_text(json.dumps(report.figures, indent=2))
     return report
 
 
 def _scenario(
-    lab: kube_api.KubeApiLab, report: Report, blocked: dict[str, str], on_output: Callable[[str], None] | None
-) -> None:
+    lab: kube_api.KubeApiLab, report: Report, on_output: Callable[[str], None] | None
+) -> tuple[E2E, list[str]]:
+    """The real engine against the lab Kubernetes API: every tenant onboarded, changed and one offboarded."""
     e2e = E2E(state_dir() / "e2e", Kube(lab), report, on_output or (lambda line: None))
     slugs = e2e.prepare()
     say(f"tenants: {', '.join(slugs)}")
@@ -442,13 +452,47 @@ def _scenario(
     e2e.check_plan_change(slugs[0], slugs)
     e2e.check_shared_change(slugs)
     e2e.check_offboard(slugs[-1], slugs[:-1])
-    for check in (
-        "tenant projects, networks, routers and security groups",
-        "tenant Nova, Neutron and Cinder quotas",
-        "platform external network and flavors",
-    ):
-        report.block(check, "openstack", blocked.get("openstack", "not attempted"))
-    (state_dir() / "e2e-figures.json").write_text(json.dumps(report.figures, indent=2))
+    return e2e, slugs
+
+
+def _openstack_scenario(ws: Workspace, slugs: list[str], report: Report, *, keep: bool) -> None:
+    """The programs' OpenStack resources applied to the lab's Keystone, Neutron, Nova and Cinder APIs.
+
+    It reads fresh copies of the repository's stack files: the Kubernetes scenario
+    changed one tenant's plan and removed the offboarded tenant's file (`stack rm`).
+    """
+    lab = openstack_api.default_lab(physnet=ws.platform_spec.external_network.physical_network)
+    with report.timed("openstack_api_image_s"):
+        openstack_api.ensure_api_image(lab)
+    with report.timed("openstack_api_start_s"):
+        openstack_api.up(lab)
+    stacks_dir = ws.root / "openstack-stacks"
+    shutil.copytree(repo_root() / "stacks", stacks_dir, dirs_exist_ok=True)
+    try:
+        conn = openstack_api.connect(lab)
+        report.check(
+            "openstack: Keystone issues a token for the clouds.yaml credentials",
+            bool(conn.authorize()),
+            f"{lab.clouds_yaml} (cloud {openstack_api.CLOUD})",
+        )
+        system = openstack_api.connect(lab, openstack_api.SYSTEM_CLOUD)
+        checks = OpenStackE2E(ws, stacks_dir, conn=conn, system=system, check=report.check)
+        try:
+            if checks.platform():
+                for slug in slugs:
+                    checks.tenant(slug)
+                checks.offboard(slugs[-1], slugs[:-1])
+        finally:
+            leftovers = checks.clean_up()
+            report.figures.update(checks.figures)
+        report.check(
+            "openstack: everything the run applied is deleted again (platform last)",
+            not leftovers,
+            "; ".join(leftovers)[:400] if leftovers else "",
+        )
+    finally:
+        if not keep:
+            openstack_api.down(lab)
 
 
 def exit_code(report: Report) -> int:

@@ -22,14 +22,14 @@ from pulumi.runtime.sync_await import _sync_await
 import pulumi
 
 
-def _plain(value: Any) -> Any:
+def plain_numbers(value: Any) -> Any:
     """Floats that are whole numbers back to ints (the mock monitor turns numbers into floats)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_numbers(v) for v in value]
     return value
 
 
@@ -56,7 +56,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             return f"{args.name}-id", {**args.inputs, "outputs": self.stack_outputs}
-        self.resources.append(Recorded(args.typ, args.name, _plain(dict(args.inputs)), custom=bool(args.custom)))
+        self.resources.append(Recorded(args.typ, args.name, plain_numbers(dict(args.inputs)), custom=bool(args.custom)))
         state = dict(args.inputs)
         if args.typ.startswith("kubernetes:") and "metadata" in state:
             state["metadata"] = {"name": args.name, **state["metadata"]}
@@ -86,9 +86,15 @@ def run_offline(
     config: dict[str, Any],
     stack_outputs: dict[str, Any] | None = None,
     outputs: Callable[[Any], dict[str, Any]] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> OfflinePlan:
-    """Run ``program`` under mocks with ``config`` (as in a stack file) and return what it declared."""
-    mocks = RecordingMocks(stack_outputs=dict(stack_outputs or {}))
+    """Run ``program`` under mocks with ``config`` (as in a stack file) and return what it declared.
+
+    ``mocks`` replaces the recording mocks (the end-to-end run passes mocks that apply
+    OpenStack resources to the lab cloud); ``stack_outputs`` then sets its stack outputs.
+    """
+    mocks = mocks or RecordingMocks()
+    mocks.stack_outputs = dict(stack_outputs or {})
     # The root Stack resource that set_mocks creates belongs to the current loop.
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
@@ -113,4 +119,4 @@ def run_offline(
     _sync_await(run_pulumi_func(body))
     for r in mocks.resources:
         r.protect = r.name in protected
-    return OfflinePlan(project, stack, mocks.resources, _plain(result))
+    return OfflinePlan(project, stack, mocks.resources, plain_numbers(result))

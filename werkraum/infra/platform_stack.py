@@ -59,7 +59,7 @@ class PlatformStack(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def _openstack(self, spec: PlatformSpec, child: pulumi.ResourceOptions) -> None:
-        """The external network, its subnet and the flavors (GPU flavors private)."""
+        """The external network, its subnet, the flavors (GPU flavors private) and the GPUs' registered limit."""
         ext = spec.external_network
         self.external_network = openstack.networking.Network(
             "external",
@@ -96,6 +96,17 @@ class PlatformStack(pulumi.ComponentResource):
             for f in spec.flavors
         }
         self.compute_service_id = openstack.identity.get_service_output(name="nova", type="compute").id
+        # Keystone refuses a project limit without a registered limit of the same service and
+        # resource (403, found by make e2e against the lab Keystone): each tenant's GPU limit
+        # needs this one. A project without a limit of its own gets none.
+        self.gpu_registered_limit = openstack.identity.RegisteredLimitV3(
+            "gpu-registered-limit",
+            service_id=self.compute_service_id,
+            resource_name_=f"class:{spec.gpu_resource_class}",
+            default_limit=0,
+            description="GPUs a project gets unless its tenant stack sets a limit",
+            opts=child,
+        )
         self.outputs.update(
             external_network_id=self.external_network.id,
             compute_service_id=self.compute_service_id,
