@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,7 +136,12 @@ def build_image(recipe: ImageRecipe) -> None:
                 str(rootfs),
                 mirror,
             ]
-            run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
+            run_logged(
+                cmd,
+                Path(tmp) / "debootstrap.log",
+                what="debootstrap",
+                hint="the log is kept only while the build runs; check the mirror is reachable",
+            )
             (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
             if recipe.local_ca:
                 install_local_cas(rootfs)
@@ -188,22 +194,35 @@ def install_local_cas(rootfs: Path) -> None:
         raise WerkraumError(f"adding this machine's CAs to the lab image failed: {proc.stderr.strip()[-300:]}")
 
 
-def run_logged(cmd: list[str], log: Path, *, what: str) -> None:
-    """Run a long command, echoing a dot every few lines so progress stays visible."""
+def _debootstrap_progress(n: int, line: str) -> str | None:
+    return line.strip()[:100] if line.startswith("I: Retrieving") or n % 50 == 0 else None
+
+
+def run_logged(
+    cmd: list[str],
+    log: Path,
+    *,
+    what: str,
+    show: Callable[[int, str], str | None] = _debootstrap_progress,
+    hint: str = "check the mirror is reachable",
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run a long command into ``log``, saying what ``show`` picks from its lines so progress stays visible."""
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         assert proc.stdout is not None
         tail: list[str] = []
         for n, line in enumerate(proc.stdout, 1):
             fh.write(line)
             tail = ([*tail, line.rstrip()])[-15:]
-            if line.startswith("I: Retrieving") or n % 50 == 0:
-                say(f"    {what}: {line.strip()[:100]}")
+            message = show(n, line)
+            if message:
+                say(f"    {what}: {message}")
         code = proc.wait()
     if code != 0:
         raise WerkraumError(
             f"{what} failed (exit {code}); last lines:\n    " + "\n    ".join(tail),
-            hint=f"full log: {log} (kept only while the build runs); check the mirror is reachable",
+            hint=f"full log: {log}; {hint}",
         )
 
 

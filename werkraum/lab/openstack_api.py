@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 
 from werkraum.errors import WerkraumError
 from werkraum.lab import podman
-from werkraum.lab.image import ImageRecipe, ensure_image
+from werkraum.lab.image import ImageRecipe, ensure_image, run_logged
 from werkraum.paths import DATA_DIR, podman_env, state_dir
 from werkraum.progress import say, step
 
@@ -173,21 +172,14 @@ def _provision(lab: OpenStackApiLab, base: str, ref: str) -> None:
             "bash",
             "/root/openstack-api.sh",
         ]
-        tail: list[str] = []
-        with lab.build_log.open("w") as log:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=podman_env())
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                tail = [*tail, line.rstrip()][-20:]
-                if line.startswith("=== "):
-                    say(f"    {line[4:].rstrip()}")
-            code = proc.wait()
-        if code != 0:
-            raise WerkraumError(
-                f"provisioning the lab OpenStack API failed (exit {code}); last lines:\n    " + "\n    ".join(tail),
-                hint=f"full log: {lab.build_log}; a package mirror that cannot be reached is the usual cause",
-            )
+        run_logged(
+            cmd,
+            lab.build_log,
+            what="lab OpenStack API",
+            show=lambda _n, line: line[4:].rstrip() if line.startswith("=== ") else None,
+            hint="a package mirror that cannot be reached is the usual cause",
+            env=podman_env(),
+        )
         # A clean database on disk before the commit.
         podman.podman("exec", build, "systemctl", "stop", "cinder-api", "nova-api", "neutron-api", "neutron-rpc-server")
         podman.podman("exec", build, "systemctl", "stop", "keystone", "mariadb")
