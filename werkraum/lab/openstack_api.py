@@ -7,7 +7,7 @@ flows. Nova's and Cinder's API services answer quota and flavor calls from their
 databases; nothing schedules a VM or creates a volume (docs/testing.md).
 
 The first start provisions a container from the lab's Debian 12 image with
-``werkraum/data/lab/openstack-api.sh`` (about 8 minutes) and commits the result as
+``werkraum/data/lab/openstack-api.sh`` (about 4 minutes) and commits the result as
 an image tagged by the script's digest; later starts boot that image (seconds).
 Credentials are written to ``~/.local/state/werkraum/openstack-api/clouds.yaml``
 (cloud ``werkraum-lab``), the place ``OS_CLIENT_CONFIG_FILE`` points to in the
@@ -203,7 +203,9 @@ def ensure_api_image(lab: OpenStackApiLab, *, rebuild: bool = False) -> str:
         say(f"    lab OpenStack API image {ref} is cached")
         return ref
     _ensure_network(lab)
-    with step(f"Provisioning the lab OpenStack API image {ref} (Keystone, Neutron, Nova and Cinder APIs; ~8 min)"):
+    with step(
+        f"Provisioning the lab OpenStack API image {ref} (Keystone, Neutron, Nova and Cinder APIs; about 4 min, once)"
+    ):
         _provision(lab, base, ref)
     return ref
 
