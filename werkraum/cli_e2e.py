@@ -1,4 +1,4 @@
-"""`werkraum e2e`: the end-to-end run of make e2e (real engine, real Kubernetes API)."""
+"""`werkraum e2e`: the end-to-end run of make e2e (real engine, real Kubernetes and OpenStack APIs)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from werkraum.cli_common import handle_errors
 
 @click.command("e2e")
 @click.option("--verbose", "-v", is_flag=True, help="Print the engine's own output of every up, preview and destroy.")
-@click.option("--keep", is_flag=True, help="Leave the lab Kubernetes API running (kubeconfig in its state folder).")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave the lab Kubernetes and OpenStack APIs running (kubeconfig, clouds.yaml in their state folders).",
+)
 @handle_errors
 def e2e(verbose: bool, keep: bool) -> None:
-    """Build the engine (cached), start the lab Kubernetes API and run every onboarding check.
+    """Build the engine (cached), start the lab Kubernetes and OpenStack APIs and run every onboarding check.
 
     Exit 0: every check passed. 1: a check failed. 2: checks were BLOCKED because a
     component cannot be built here and WERKRAUM_E2E_ACCEPT_BLOCKED does not name it.
