@@ -99,7 +99,7 @@ def test_platform_ids_flow_into_the_tenant() -> None:
     assert all(c.type.startswith("openstack:") for c in mocks.created)
     assert any(r.is_kubernetes for r in mocks.resources)
     # Dependencies come before dependents, so deleting in reverse is safe.
-    order = [c.type.rsplit(":", 1)[-1] for c in mocks.created]
+    order = [c.kind for c in mocks.created]
     assert order.index("Project") < order.index("Network") < order.index("Subnet") < order.index("RouterInterface")
 
 
@@ -113,4 +113,4 @@ def test_a_refusal_names_the_resource_and_stops() -> None:
     assert mocks.errors == [
         "openstack:networking/subnet:Subnet mustermann-subnet: CloudRefusedError: POST /Subnet: 400 refused"
     ]
-    assert "Subnet" not in [c.type.rsplit(":", 1)[-1] for c in mocks.created]
+    assert "Subnet" not in [c.kind for c in mocks.created]

@@ -40,6 +40,11 @@ class Created:
     id: str
     inputs: dict[str, Any]
 
+    @property
+    def kind(self) -> str:
+        """The type's last part (``openstack:networking/router:Router`` -> ``Router``)."""
+        return self.type.rsplit(":", 1)[-1]
+
 
 @dataclass
 class Cloud:
@@ -219,7 +224,7 @@ class Cloud:
                 )
             ),
         }
-        deleters[c.type.rsplit(":", 1)[-1]]()
+        deleters[c.kind]()
 
     @staticmethod
     def _ok(response: Any) -> Any:
@@ -284,16 +289,17 @@ class ApplyingMocks(RecordingMocks):
         if not args.typ.startswith("openstack:") or self.cloud is None:
             return super().new_resource(args)
         inputs = dict(args.inputs)
+        plain = _plain_inputs(inputs)
         applier = self.cloud.appliers().get(args.typ)
         with self.lock:
             try:
                 if applier is None:
                     raise CloudRefusedError(f"no API call is known for {args.typ}")
-                real_id, state = applier(_plain_inputs(inputs))
+                real_id, state = applier(plain)
             except Exception as exc:
                 self.errors.append(f"{args.typ} {args.name}: {type(exc).__name__}: {exc}")
                 raise
-            self.created.append(Created(args.typ, args.name, real_id, _plain_inputs(inputs)))
+            self.created.append(Created(args.typ, args.name, real_id, plain))
         return real_id, {**inputs, **state}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:

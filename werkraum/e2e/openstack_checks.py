@@ -9,8 +9,8 @@ settings, not with what the program declared.
 from __future__ import annotations
 
 import ipaddress
-import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,9 @@ class OpenStackE2E:
         self.platform_outputs: dict[str, Any] = {}
         self.applied: dict[str, list[Created]] = {}
         self.figures: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def _apply(self, key: str, program: Callable[[], Any], **kwargs: Any) -> tuple[OfflinePlan | None, ApplyingMocks]:
-        mocks = ApplyingMocks(cloud=self.cloud, lock=self._lock)
+        mocks = ApplyingMocks(cloud=self.cloud)
         started = time.monotonic()
         plan = None
         try:
@@ -65,9 +64,7 @@ class OpenStackE2E:
         return plan, mocks
 
     def _applied_check(self, label: str, mocks: ApplyingMocks) -> bool:
-        kinds: dict[str, int] = {}
-        for c in mocks.created:
-            kinds[c.type.rsplit(":", 1)[-1]] = kinds.get(c.type.rsplit(":", 1)[-1], 0) + 1
+        kinds = dict(Counter(c.kind for c in mocks.created))
         return self.check(
             f"{label}: the program's OpenStack resources accepted by the APIs",
             not mocks.errors,
@@ -301,7 +298,7 @@ class OpenStackE2E:
             try:
                 self.cloud.delete(created)
             except Exception as exc:
-                errors.append(f"{created.type.rsplit(':', 1)[-1]} {created.name}: {exc}")
+                errors.append(f"{created.kind} {created.name}: {exc}")
         self.figures["openstack_offboard_s"] = round(time.monotonic() - started, 1)
         pid = project.id
         left = {
@@ -334,5 +331,5 @@ class OpenStackE2E:
                 try:
                     self.cloud.delete(created)
                 except Exception as exc:
-                    errors.append(f"{created.type.rsplit(':', 1)[-1]} {created.name}: {exc}")
+                    errors.append(f"{created.kind} {created.name}: {exc}")
         return errors
