@@ -29,6 +29,10 @@ class PlaybookResult:
     unreachable: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     artifacts: str = ""
+    # Each failed or unreachable task: host, task, path (file:line), message.
+    failed_tasks: list[dict[str, str]] = field(default_factory=list)
+    # What Ansible printed as [ERROR] (an inventory it could not parse, a syntax error).
+    errors: list[str] = field(default_factory=list)
 
     @property
     def total_changed(self) -> int:
@@ -48,6 +52,53 @@ class PlaybookResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def failure_lines(self) -> list[str]:
+        return describe_failures(self.failed_tasks, self.errors)
+
+
+def describe_failures(tasks: list[dict[str, str]], errors: list[str]) -> list[str]:
+    """One line per failed task, naming host, task and where it is, then Ansible's own errors."""
+    lines = [
+        f"{t['host']}: task '{t['task']}'" + (f" ({t['path']})" if t.get("path") else "") + f": {t['msg']}"
+        for t in tasks
+    ]
+    return lines + list(errors)
+
+
+def _message(res: dict[str, Any]) -> str:
+    """The gist of a failed task's result: its msg, else the end of its stderr."""
+    text = str(res.get("msg") or "").strip() or str(res.get("stderr") or "").strip()
+    if not text and isinstance(res.get("results"), list):
+        text = "; ".join(_message(r) for r in res["results"] if isinstance(r, dict) and r.get("failed"))
+    text = " ".join(text.split())
+    return text[:400] + ("..." if len(text) > 400 else "") or "(no message)"
+
+
+def failed_tasks(events: Any) -> list[dict[str, str]]:
+    """The failed (not ignored) and unreachable tasks among ansible-runner's events."""
+    found = []
+    for event in events:
+        kind = event.get("event")
+        data = event.get("event_data") or {}
+        if kind not in ("runner_on_failed", "runner_on_unreachable") or data.get("ignore_errors"):
+            continue
+        found.append(
+            {
+                "host": str(data.get("host", "?")),
+                "task": str(data.get("task", "?")),
+                "path": _task_path(str(data.get("task_path") or "")),
+                "msg": _message(data.get("res") or {}),
+                "kind": "unreachable" if kind == "runner_on_unreachable" else "failed",
+            }
+        )
+    return found
+
+
+def _task_path(path: str) -> str:
+    """A task's file:line relative to the checkout where it is inside it."""
+    root = str(repo_root()) + "/"
+    return path[len(root) :] if path.startswith(root) else path
 
 
 def run_playbook(
@@ -109,8 +160,24 @@ def run_playbook(
         unreachable=dict(stats.get("dark", {})),
         skipped=dict(stats.get("skipped", {})),
         artifacts=str(runner.config.artifact_dir),
+        # A failure inside a block that rescued it is not the host's failure.
+        failed_tasks=[
+            t
+            for t in failed_tasks(runner.events)
+            if t["host"] in stats.get("failures", {}) or t["host"] in stats.get("dark", {})
+        ],
+        errors=_ansible_errors(Path(runner.config.artifact_dir) / "stdout"),
     )
     return result
+
+
+def _ansible_errors(stdout: Path) -> list[str]:
+    """Ansible's [ERROR] lines (an inventory it could not parse, a playbook syntax error)."""
+    try:
+        text = stdout.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.lstrip().startswith("[ERROR]")][:5]
 
 
 def scrub_artifacts(artifact_dir: Path) -> None:
@@ -137,7 +204,10 @@ def raise_for_result(result: PlaybookResult, *, hint: str | None = None) -> None
     if result.rc != 0 and not problems:
         problems.append(f"ansible-playbook exited {result.rc} ({result.status})")
     if problems:
+        details = result.failure_lines()
         raise WerkraumError(
-            f"playbook {Path(result.playbook).name} did not converge: " + "; ".join(problems),
+            f"playbook {Path(result.playbook).name} did not converge: "
+            + "; ".join(problems)
+            + "".join(f"\n    {line}" for line in details),
             hint=hint or f"the events and stats of the run are under {result.artifacts}",
         )
