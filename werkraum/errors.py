@@ -29,6 +29,12 @@ class MissingToolError(WerkraumError):
     exit_code = 3
 
 
+class NotInCheckoutError(WerkraumError):
+    """The command needs a Werkraum checkout and none was found."""
+
+    exit_code = 2
+
+
 def require_tool(tool: str, why: str, hint: str) -> str:
     """The path of ``tool`` on PATH, else a MissingToolError saying why it is needed and how to get it."""
     path = shutil.which(tool)
