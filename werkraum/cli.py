@@ -14,6 +14,7 @@ from werkraum.cli_common import handle_errors, inventory_option
 from werkraum.cli_e2e import e2e
 from werkraum.cli_engine import engine
 from werkraum.cli_netbox import netbox
+from werkraum.cli_platform import platform
 from werkraum.cli_rack import rack
 from werkraum.cli_tenant import tenant
 from werkraum.cli_vm import vm
@@ -29,8 +30,9 @@ def main() -> None:
     \b
     lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
     tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
-    rack    the real rack: converge ansible/site.yml through ansible-runner
+    rack    the real rack: validate its inventory, converge ansible/site.yml through ansible-runner
     netbox  NetBox, the source of truth: sync the rack into it
+    platform  the platform stack's settings, derived from the rack
     engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules
     e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e)
     """
@@ -39,6 +41,7 @@ def main() -> None:
 main.add_command(tenant)
 main.add_command(rack)
 main.add_command(netbox)
+main.add_command(platform)
 main.add_command(engine)
 main.add_command(e2e)
 
@@ -81,13 +84,17 @@ def lab_up(inventory: Path | None, no_converge: bool, rebuild_image: bool) -> No
 
 @lab.command("converge")
 @INVENTORY_OPTION
+@click.option("--limit", default=None, help="Ansible --limit pattern (NetBox must already run on the service node).")
 @handle_errors
-def lab_converge(inventory: Path | None) -> None:
+def lab_converge(inventory: Path | None, limit: str | None) -> None:
     """Run ansible/site.yml against the running lab hosts (from NetBox's inventory when the lab has NetBox)."""
     from werkraum.lab import lab as labmod
 
     rack = _rack(inventory)
-    result = labmod.converge_from_netbox(rack) if labmod.netbox_host(rack) else labmod.run_converge(rack)
+    if labmod.netbox_host(rack):
+        result = labmod.converge_from_netbox(rack, limit=limit)
+    else:
+        result = labmod.run_converge(rack, limit=limit)
     click.echo(f"converge: {result.summary()}")
 
 
@@ -98,7 +105,7 @@ def lab_netbox_env(inventory: Path | None) -> None:
     """Print shell exports for the lab's NetBox: eval "$(werkraum lab netbox-env)".
 
     Then `werkraum netbox ...`, `werkraum tenant allocate` and
-    `ansible-inventory -i inventories/netbox.yml --graph` talk to the lab's NetBox.
+    `ansible-inventory -i inventories/lab/netbox.yml --graph` talk to the lab's NetBox.
     """
     import shlex
 
@@ -113,7 +120,7 @@ def lab_netbox_env(inventory: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def lab_status(inventory: Path | None, as_json: bool) -> None:
-    """Hosts, addresses and the last converge. Exits 1 unless every host is running."""
+    """Hosts, addresses and the last converge. Exits 1 unless every host runs and the last converge succeeded."""
     from werkraum.lab import lab as labmod
 
     report = labmod.status(_rack(inventory))
@@ -136,6 +143,16 @@ def lab_status(inventory: Path | None, as_json: bool) -> None:
             )
         else:
             click.echo("last converge: never")
+    if report["converge_failed"]:
+        from werkraum.playbook import describe_failures
+
+        last = report["last_converge"]
+        details = describe_failures(last.get("failed_tasks", []), last.get("errors", []))
+        raise WerkraumError(
+            f"lab {report['name']}: the last converge failed ({last['status']})"
+            + "".join(f"\n    {line}" for line in details or ["(no failed task recorded: see the artifacts)"]),
+            hint=f"fix the cause, then `werkraum lab converge`; events and output: {last.get('artifacts')}",
+        )
     if not report["healthy"]:
         raise WerkraumError(
             f"lab {report['name']} is not fully up",

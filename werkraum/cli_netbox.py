@@ -19,7 +19,10 @@ def netbox() -> None:
 
 
 @netbox.command("sync")
-@inventory_option("The rack description: an inventory such as inventories/office or inventories/lab.", required=True)
+@inventory_option(
+    "The rack written down: an inventory folder such as inventories/office (its hosts.yml) or a hosts.yml.",
+    required=True,
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @URL_OPTION
 @TOKEN_OPTION
@@ -53,7 +56,7 @@ def netbox_sync(inventory: Path, dry_run: bool, url: str | None, token: str | No
 
 
 @netbox.command("inventory")
-@inventory_option("Inventory source (default: inventories/netbox.yml).")
+@inventory_option("Rack inventory folder or NetBox source file (default: inventories/office, its netbox.yml).")
 @click.option("--json", "as_json", is_flag=True, help="Print ansible-inventory's --list output.")
 @handle_errors
 def netbox_inventory(inventory: Path | None, as_json: bool) -> None:
@@ -64,9 +67,10 @@ def netbox_inventory(inventory: Path | None, as_json: bool) -> None:
     from werkraum.netbox.client import settings
     from werkraum.netbox.rack import ROLES
     from werkraum.paths import repo_root
+    from werkraum.rack.inventory import resolve_source
 
     settings()  # NETBOX_API and NETBOX_TOKEN must be set: say so before Ansible does it obscurely
-    source = (inventory or repo_root() / "inventories" / "netbox.yml").resolve()
+    source = resolve_source(inventory or repo_root() / "inventories" / "office", "netbox")
     started = time.monotonic()
     data = load_inventory(source)
     took = time.monotonic() - started

@@ -106,13 +106,13 @@ def test_untagged_device_is_not_taken_over(
 
 
 def test_inventory_groups_hosts_by_role(nb_env: dict[str, str], synced: object) -> None:
-    proc = run_cli("netbox", "inventory", env=nb_env)
+    proc = run_cli("netbox", "inventory", "-i", str(LAB), env=nb_env)
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split(None, 1) for line in proc.stdout.splitlines())
     for role, name in LAB_HOSTS.items():
         assert name in lines[role].split()
     graph = subprocess.run(
-        [str(VENV_BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / "netbox.yml"), "--graph"],
+        [str(VENV_BIN / "ansible-inventory"), "-i", str(LAB / "netbox.yml"), "--graph"],
         capture_output=True,
         text=True,
         env={**os.environ, **nb_env, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg")},
@@ -121,7 +121,7 @@ def test_inventory_groups_hosts_by_role(nb_env: dict[str, str], synced: object) 
     assert graph.returncode == 0, graph.stderr
     for role, name in LAB_HOSTS.items():
         assert f"@{role}:" in graph.stdout and f"--{name}" in graph.stdout
-    listed = json.loads(run_cli("netbox", "inventory", "--json", env=nb_env).stdout)
+    listed = json.loads(run_cli("netbox", "inventory", "-i", str(LAB), "--json", env=nb_env).stdout)
     assert listed["_meta"]["hostvars"]["gpu-01"]["ansible_host"] == "10.231.0.11"
 
 
@@ -192,7 +192,7 @@ def test_netbox_down_fails_clearly_and_writes_nothing(synced: object, tmp_path: 
     sync = run_cli("netbox", "sync", "-i", str(LAB), env=down)
     assert sync.returncode == 1 and "cannot be reached" in sync.stderr and down["NETBOX_API"] in sync.stderr
     inventory = run_cli("netbox", "inventory", env=down)
-    assert inventory.returncode == 1 and "inventories/netbox.yml could not be read" in inventory.stderr
+    assert inventory.returncode == 1 and "inventories/office/netbox.yml could not be read" in inventory.stderr
     stacks = tmp_path / "stacks"
     shutil.copytree(ROOT / "stacks", stacks)
     body = MINIMAL.replace("    network: {cidr: 10.100.40.0/24}\n", "")

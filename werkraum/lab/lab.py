@@ -22,6 +22,7 @@ from werkraum.netbox.local import cached_snapshot
 from werkraum.paths import podman_env, repo_root, state_dir
 from werkraum.playbook import PlaybookResult, raise_for_result, run_playbook
 from werkraum.progress import say, step
+from werkraum.rack.inventory import resolve_source
 
 LABEL = podman.LABEL_LAB
 BOOT_TIMEOUT_S = 90
@@ -230,10 +231,9 @@ def run_converge(
     env: dict[str, str] | None = None,
 ) -> PlaybookResult:
     playbook = playbook or repo_root() / "ansible" / "site.yml"
-    source = inventory or rack.inventory
+    source = inventory or resolve_source(rack.inventory, "static")
     what = f"{playbook.name} on lab {rack.name}" + (f" (hosts: {limit})" if limit else "")
-    if inventory:
-        what += f", inventory from {source.name}"
+    what += f", inventory {source.name}"
     seed = cached_snapshot()
     with step(f"Converging {what}"):
         result = run_playbook(
@@ -291,30 +291,23 @@ def netbox_env(rack: LabRack) -> dict[str, str]:
     }
 
 
-def netbox_inventory(rack: LabRack) -> Path:
-    """inventories/netbox.yml beside the lab's group_vars (Ansible reads group_vars next to the source)."""
-    folder = lab_state_dir(rack) / "netbox-inventory"
-    folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "netbox.yml"
-    source.write_text((repo_root() / "inventories" / "netbox.yml").read_text())
-    group_vars = folder / "group_vars"
-    if group_vars.is_symlink() or group_vars.exists():
-        group_vars.unlink()
-    group_vars.symlink_to(
-        rack.inventory / "group_vars" if rack.inventory.is_dir() else rack.inventory.parent / "group_vars"
-    )
-    return source
+def converge_from_netbox(rack: LabRack, *, limit: str | None = None) -> PlaybookResult:
+    """Deploy NetBox on the service node, sync the lab rack into it, converge the rack from its inventory.
 
-
-def converge_from_netbox(rack: LabRack) -> PlaybookResult:
-    """Deploy NetBox on the service node, sync the lab rack into it, converge the rack from its inventory."""
+    The same flow as a real rack's: the service node is converged from the
+    written-down hosts.yml (NetBox does not exist before it), the rack is synced
+    into NetBox from that file, and every host is then converged from netbox.yml,
+    with the same group_vars beside both.
+    """
     from werkraum.netbox.client import session
     from werkraum.netbox.rack import load_rack_description
     from werkraum.netbox.sync import sync_rack
 
     host = netbox_host(rack)
     assert host is not None
-    run_converge(rack, limit=host.name)
+    source = resolve_source(rack.inventory, "netbox")  # before anything runs: a lab without netbox.yml stops here
+    if limit is None:  # a limited converge uses the NetBox that runs already
+        run_converge(rack, limit=host.name)
     env = netbox_env(rack)
     with step(f"Syncing lab {rack.name} into NetBox at {env['NETBOX_API']}"):
         with session(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"]) as api:
@@ -322,10 +315,11 @@ def converge_from_netbox(rack: LabRack) -> PlaybookResult:
         for line in report.lines() or ["    NetBox already holds the lab rack: nothing to change"]:
             say(f"    {line.strip()}")
     # Lab hosts are containers: Ansible reaches them by container name, not by the
-    # primary address NetBox gives as ansible_host.
+    # primary address NetBox hands back as ansible_host (a real rack's hosts use it).
     return run_converge(
         rack,
-        inventory=netbox_inventory(rack),
+        inventory=source,
+        limit=limit,
         extravars={"ansible_host": f"{rack.name}-{{{{ inventory_hostname }}}}"},
         env=env,
     )
@@ -350,14 +344,17 @@ def status(rack: LabRack) -> dict[str, Any]:
             }
         )
     network = podman.network_exists(rack.network)
+    last: dict[str, Any] | None = state.get("last_converge")
+    converge_failed = last is not None and last.get("status") != "successful"
     return {
         "name": rack.name,
         "network": rack.network if network else None,
         "subnet": rack.subnet,
         "image": state.get("image"),
         "hosts": hosts,
-        "last_converge": state.get("last_converge"),
-        "healthy": network and all(h["state"] == "running" for h in hosts),
+        "last_converge": last,
+        "converge_failed": converge_failed,
+        "healthy": network and all(h["state"] == "running" for h in hosts) and not converge_failed,
     }
 
 

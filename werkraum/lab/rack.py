@@ -11,6 +11,7 @@ from typing import Any
 from werkraum.errors import WerkraumError
 from werkraum.inventory import groups_of, load_inventory
 from werkraum.lab.image import SUITES
+from werkraum.rack.inventory import inventory_folder, resolve_source
 
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -44,7 +45,7 @@ class LabRack:
 
 def load_rack(inventory: Path) -> LabRack:
     """Read and check the lab inventory; errors name the file and the host or variable."""
-    data = load_inventory(inventory)
+    data = load_inventory(resolve_source(inventory, "static"))
     hostvars: dict[str, dict[str, Any]] = data["_meta"]["hostvars"]
     groups = groups_of(data)
     any_vars = next(iter(hostvars.values()))
@@ -92,4 +93,4 @@ def load_rack(inventory: Path) -> LabRack:
                 f"{inventory}: host {host}: werkraum_lab_suite {suite!r} is not one of {', '.join(SUITES)}"
             )
         hosts.append(LabHost(host, tuple(sorted(groups.get(host, []))), str(address), f"{name}-{host}", suite))
-    return LabRack(name=name, subnet=str(subnet), inventory=inventory, hosts=tuple(hosts))
+    return LabRack(name=name, subnet=str(subnet), inventory=inventory_folder(inventory.resolve()), hosts=tuple(hosts))

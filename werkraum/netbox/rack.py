@@ -8,9 +8,14 @@ variables, usually set for ``all``:
 - ``werkraum_rack``: the rack's name within the site;
 - ``werkraum_mgmt_network``: the management network (CIDR);
 - ``werkraum_device_type``: ``{manufacturer: ..., model: ...}`` (per host or group);
-- ``werkraum_mgmt_interface``: the interface carrying the management address.
+- ``werkraum_mgmt_interface``: the interface carrying the management address;
 
-The tenant prefix pool comes from the platform stack (pulumi/platform).
+per-host facts that NetBox owns from then on (``HOST_FACTS``): the rack
+position (NetBox's own rack elevation) and custom fields on the device that the
+NetBox inventory hands back as host variables of the same name (the OSD disks,
+the GPU node's substrate); and the rack facts of group_vars/all
+(werkraum/rack/facts.py), of which NetBox holds the tenant prefix pool and the
+ranges reserved inside it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 
 from werkraum.errors import WerkraumError
 from werkraum.inventory import groups_of, load_inventory
-from werkraum.tenants.platform import load_platform
+from werkraum.rack.facts import load_rack_facts
+from werkraum.rack.inventory import resolve_source
 
 ROLES = ("gpu", "ceph", "control", "service")
 ROLE_COLORS = {"gpu": "ff9800", "ceph": "2196f3", "control": "4caf50", "service": "9c27b0"}
@@ -37,6 +43,16 @@ class DeviceType:
     model: str
 
 
+SUBSTRATE_RE = "^(kubernetes|openstack)$"
+# Per-host facts kept as custom fields of NetBox devices: variable -> (NetBox type, description, validation regex).
+# The NetBox inventory (flatten_custom_fields) returns each as a host variable of the same name.
+CUSTOM_FIELDS: dict[str, tuple[str, str, str]] = {
+    "ceph_osd_devices": ("json", "Block devices that become Ceph OSDs, by /dev/disk/by-id or by-path", ""),
+    "werkraum_gpu_substrate": ("text", "What this GPU node serves: kubernetes or openstack", SUBSTRATE_RE),
+}
+RACK_POSITION = "werkraum_rack_position"
+
+
 @dataclass(frozen=True)
 class Device:
     name: str
@@ -44,6 +60,8 @@ class Device:
     device_type: DeviceType
     interface: str
     address: str  # with prefix length, as NetBox stores it: 10.231.0.11/24
+    position: int | None = None  # lowest rack unit, front face
+    custom_fields: tuple[tuple[str, Any], ...] = ()  # (variable, value) of CUSTOM_FIELDS the inventory sets
 
 
 @dataclass(frozen=True)
@@ -79,9 +97,26 @@ def _required(source: Path, host: str, hostvars: dict[str, Any], var: str) -> st
     return value.strip()
 
 
+def _position(source: Path, host: str, hv: dict[str, Any]) -> int | None:
+    value = _resolve(hv.get(RACK_POSITION), hv)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise WerkraumError(
+            f"{source}: host {host}: {RACK_POSITION} {value!r} is not a rack unit (1 to 100)",
+            hint="the lowest unit the host occupies, as printed on the rack",
+        )
+    return value
+
+
+def _custom_fields(hv: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((name, _resolve(hv[name], hv)) for name in sorted(CUSTOM_FIELDS) if name in hv)
+
+
 def load_rack_description(inventory: Path) -> RackDescription:
-    """Read the inventory; every error names the file, the host and the variable."""
-    data = load_inventory(inventory)
+    """Read the written-down inventory (hosts.yml); every error names the file, the host and the variable."""
+    source = resolve_source(inventory, "static")
+    data = load_inventory(source)
     hostvars_all: dict[str, dict[str, Any]] = data["_meta"]["hostvars"]
     groups = groups_of(data)
     sites, racks, networks = set(), set(), set()
@@ -127,6 +162,8 @@ def load_rack_description(inventory: Path) -> RackDescription:
                 device_type=DeviceType(str(dtype["manufacturer"]), str(dtype["model"])),
                 interface=str(_resolve(hv.get("werkraum_mgmt_interface"), hv) or "eth0"),
                 address=f"{address}/{network.prefixlen}",
+                position=_position(source, host, hv),
+                custom_fields=_custom_fields(hv),
             )
         )
     for var, values in (("werkraum_site", sites), ("werkraum_rack", racks), ("werkraum_mgmt_network", networks)):
@@ -140,14 +177,14 @@ def load_rack_description(inventory: Path) -> RackDescription:
         if device.address in seen:
             raise WerkraumError(f"{inventory}: hosts {seen[device.address]} and {device.name} share {device.address}")
         seen[device.address] = device.name
-    platform = load_platform()
-    pool = ipaddress.IPv4Network(platform.tenant_pool)
+    facts = load_rack_facts(source)
+    pool = ipaddress.IPv4Network(facts.settings["tenant_pool"])
     return RackDescription(
-        source=inventory,
+        source=source,
         site=sites.pop(),
         rack=racks.pop(),
         mgmt_network=networks.pop(),
         tenant_pool=str(pool),
-        reserved_in_pool=tuple((what, str(net)) for what, net in platform.reserved_networks() if net.overlaps(pool)),
+        reserved_in_pool=tuple((what, str(net)) for what, net in facts.reserved_networks() if net.overlaps(pool)),
         devices=tuple(devices),
     )

@@ -1,8 +1,9 @@
 """`werkraum netbox sync`: make NetBox hold the rack that the inventory describes.
 
 Creates or updates the site, rack, device roles, manufacturers and device types,
-devices with their management interface and primary address, the management
-prefix and the tenant prefix pool. Everything it creates carries the tag
+devices with their rack position, management interface, primary address and the
+per-host facts NetBox keeps as custom fields (OSD disks, GPU substrate), the
+custom fields themselves, the management prefix and the tenant prefix pool. Everything it creates carries the tag
 ``werkraum``. It updates only objects with that tag, reuses untagged shared
 objects (a site or role made by hand) as they are, refuses to take over an
 untagged device of the same name, and never deletes anything: owned devices
@@ -22,7 +23,7 @@ from pynetbox.core.response import Record
 
 from werkraum.errors import WerkraumError
 from werkraum.netbox.client import TAG
-from werkraum.netbox.rack import ROLE_COLORS, Device, RackDescription, slugify
+from werkraum.netbox.rack import CUSTOM_FIELDS, ROLE_COLORS, Device, RackDescription, slugify
 
 PLACEHOLDER = -1  # the id of an object a dry run would create
 
@@ -53,6 +54,16 @@ def _value(v: Any) -> Any:
     if isinstance(v, list):
         return sorted(_value(x) for x in v)
     return v
+
+
+def _same(key: str, current: Any, desired: Any) -> bool:
+    """Whether a field already holds what is wanted (custom fields: only the ones Werkraum sets)."""
+    if key == "custom_fields":
+        have = current if isinstance(current, dict) else {}
+        return all(have.get(name) == value for name, value in desired.items())
+    if key == "position" and current is not None and desired is not None:
+        return float(current) == float(desired)  # NetBox answers rack units as decimals
+    return bool(_value(current) == desired)
 
 
 def _tagged(record: Record) -> bool:
@@ -87,7 +98,7 @@ class Syncer:
                 f"NetBox already has {label}, not created by Werkraum (it lacks the tag '{TAG}')",
                 hint=f"add the tag '{TAG}' to it in NetBox to let sync manage it, or rename the host",
             )
-        diff = {k: v for k, v in desired.items() if _value(getattr(record, k, None)) != v}
+        diff = {k: v for k, v in desired.items() if not _same(k, getattr(record, k, None), v)}
         if diff:
             self.report.updated.append(
                 f"{label}: " + ", ".join(f"{k} {_value(getattr(record, k, None))!r} -> {v!r}" for k, v in diff.items())
@@ -107,6 +118,7 @@ class Syncer:
             self.report.created.append(f"tag {TAG}")
             if not self.report.dry_run:
                 self.tag_id = int(api.extras.tags.create(name=TAG, slug=TAG, color="1e3a8a").id)
+        self._custom_fields()
         slug = slugify(rack.site)
         site = self.ensure(api.dcim.sites, f"site {rack.site}", {"slug": slug}, {"name": rack.site, "slug": slug})
         rack_id = self.ensure(
@@ -145,6 +157,30 @@ class Syncer:
         self._devices(rack, site, rack_id, roles, types)
         return self.report
 
+    def _custom_fields(self) -> None:
+        """The device custom fields that hold per-host facts (custom fields carry no tags: matched by name)."""
+        for name, (kind, description, regex) in sorted(CUSTOM_FIELDS.items()):
+            record = self.api.extras.custom_fields.get(name=name)
+            if record is not None:
+                kinds = _value(getattr(record, "type", None))
+                if kinds != kind:
+                    raise WerkraumError(
+                        f"NetBox already has a custom field {name} of type {kinds}; Werkraum needs type {kind}",
+                        hint=f"rename or delete that custom field in NetBox ({name} is a host variable the roles read)",
+                    )
+                continue
+            self.report.created.append(f"custom field {name} ({kind}, on devices)")
+            if not self.report.dry_run:
+                self.api.extras.custom_fields.create(
+                    name=name,
+                    label=name,
+                    type=kind,
+                    object_types=["dcim.device"],
+                    description=description,
+                    validation_regex=regex,
+                    group_name="Werkraum",
+                )
+
     def _devices(
         self, rack: RackDescription, site: int, rack_id: int, roles: dict[str, int], types: dict[tuple[str, str], int]
     ) -> None:
@@ -163,6 +199,10 @@ class Syncer:
                 "device_type": types[(device.device_type.manufacturer, device.device_type.model)],
                 "status": "active",
             }
+            if device.position is not None:
+                desired.update(position=device.position, face="front")
+            if device.custom_fields:
+                desired["custom_fields"] = dict(device.custom_fields)
             self._device(device, known.get(device.name), desired, interfaces, addresses)
         wanted = {d.name for d in rack.devices}
         for name, record in sorted(known.items()):
