@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 WERKRAUM = str(VENV_BIN / "werkraum")
 CONTAINERS_CONF = str(ROOT / "werkraum" / "data" / "containers.conf")
+TEST_FSID = "11111111-2222-4333-8444-555555555555"  # the stand-in Ceph cluster of the unit tests
 
 
 def run_cli(
@@ -36,8 +38,13 @@ def podman(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def make_lab_inventory(dest: Path, name: str, subnet_prefix: str, hosts: dict[str, tuple[str, int]]) -> Path:
-    """Copy inventories/lab to ``dest`` with its own lab name, subnet and hosts {name: (group, last octet)}."""
+    """Copy inventories/lab to ``dest`` with its own lab name, subnet and hosts {name: (group, last octet)}.
+
+    A host of the shipped lab keeps its per-host facts (rack position, GPU substrate, OSD disks).
+    """
     shutil.copytree(ROOT / "inventories" / "lab", dest)
+    shipped = yaml.safe_load((dest / "hosts.yml").read_text())["all"]["children"]
+    facts = {h: dict(v or {}) for group in shipped.values() for h, v in (group.get("hosts") or {}).items()}
     lab_vars = dest / "group_vars" / "all" / "lab.yml"
     data = yaml.safe_load(lab_vars.read_text())
     data["werkraum_lab_name"] = name
@@ -45,22 +52,42 @@ def make_lab_inventory(dest: Path, name: str, subnet_prefix: str, hosts: dict[st
     lab_vars.write_text(yaml.safe_dump(data))
     children: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
     for host, (group, octet) in hosts.items():
-        children.setdefault(group, {"hosts": {}})["hosts"][host] = {"werkraum_mgmt_address": f"{subnet_prefix}.{octet}"}
+        host_vars = {**facts.get(host, {}), "werkraum_mgmt_address": f"{subnet_prefix}.{octet}"}
+        children.setdefault(group, {"hosts": {}})["hosts"][host] = host_vars
     (dest / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": children}}))
     return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ceph_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A STAND-IN for the ceph role's hand-over, so the platform program has an fsid (no Ceph in unit tests)."""
+    from werkraum.e2e.stacks import write_ceph_stand_in
+
+    directory = write_ceph_stand_in(tmp_path_factory.mktemp("ceph"), TEST_FSID)
+    with _env_set("WERKRAUM_CEPH_FETCH_DIR", str(directory)):
+        yield directory
 
 
 @pytest.fixture
 def state_home(tmp_path: Path) -> Iterator[Path]:
     """Keep lab state of tests out of the user's ~/.local/state."""
     path = tmp_path / "state"
-    old = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = old
+    with _env_set("XDG_STATE_HOME", str(path)):
+        yield path
+
+
+@contextlib.contextmanager
+def _env_set(key: str, value: str) -> Iterator[None]:
+    """``os.environ[key] = value`` for the block, the old value (or none) restored after it."""
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 def have_podman() -> bool:

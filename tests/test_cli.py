@@ -58,3 +58,39 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "make test" in readme and "make lab" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "\nmake test\n" in ci
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "WERKRAUM_ROOT"}
+
+
+def _validate_in(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [WERKRAUM, "tenant", "validate"], cwd=cwd, capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_outside_a_checkout_is_a_clear_error(tmp_path: Path) -> None:
+    proc = _validate_in(tmp_path, _clean_env())
+    assert proc.returncode == 2
+    assert f"{tmp_path} is not inside a Werkraum checkout" in proc.stderr
+    assert "cd into your clone" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_checkout_is_the_one_you_stand_in(tmp_path: Path) -> None:
+    """A venv made in one clone works on another: the clone is found from the working directory."""
+    import shutil
+
+    clone = tmp_path / "other-clone"
+    for part in ("stacks", "pulumi", "inventories", "ansible"):
+        shutil.copytree(ROOT / part, clone / part)
+    from tests.tenants.conftest import MINIMAL, write_tenant
+
+    broken = write_tenant(clone / "stacks", "minimal", MINIMAL.replace("plan: bronze", "plan: diamond"))
+    here = _validate_in(clone / "stacks", _clean_env())
+    assert here.returncode == 1
+    assert broken.exists() and "stacks/Pulumi.minimal.yaml:4: tenant:spec.plan" in here.stderr  # only the clone has it
+    mine = _validate_in(ROOT / "roles", _clean_env())
+    assert mine.returncode == 0, mine.stderr
+    forced = _validate_in(clone, {**_clean_env(), "WERKRAUM_ROOT": str(ROOT)})
+    assert forced.returncode == 0, forced.stderr  # WERKRAUM_ROOT still overrides

@@ -30,7 +30,7 @@ def git(repo: Path, *args: str) -> str:
 def repo(tmp_path: Path) -> Path:
     """A repository with the project's tenant-related tree, one commit on main."""
     repo = tmp_path / "repo"
-    for part in ("stacks", "pulumi", "werkraum/infra", "werkraum/tenants"):
+    for part in ("stacks", "pulumi", "werkraum/infra", "werkraum/tenants", "inventories/office"):
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "README.md").write_text("readme\n")
     git(repo, "init", "-q", "-b", "main")
@@ -96,12 +96,25 @@ def test_the_plan_table_touches_every_tenant(repo: Path) -> None:
 
 def test_the_platform_goes_first_and_touches_all(repo: Path) -> None:
     cfg = repo / "pulumi" / "platform" / "Pulumi.rack.yaml"
-    cfg.write_text(cfg.read_text().replace("10.10.0.11", "10.10.0.12"))
-    commit(repo, "dns")
+    cfg.write_text(cfg.read_text().replace("cluster_issuer: werkraum-ca", "cluster_issuer: rack-ca"))
+    commit(repo, "issuer")
     got = changed(repo)
     assert got["platform"] is True and got["tenants"] == ["mustermann", "schmidt", "weber"]
     lines = run_cli("tenant", "changed", "--base", "main", "--head", "HEAD", env={"WERKRAUM_ROOT": str(repo)})
     assert lines.stdout.splitlines()[0] == "platform"
+
+
+def test_a_rack_fact_of_the_platform_touches_the_platform_and_all(repo: Path) -> None:
+    facts = repo / "inventories" / "office" / "group_vars" / "all" / "platform.yml"
+    facts.write_text(facts.read_text().replace("  - 10.10.0.1\n", "  - 10.10.0.2\n"))
+    commit(repo, "dns")
+    got = changed(repo)
+    assert got["platform"] is True and got["tenants"] == ["mustermann", "schmidt", "weber"]
+    assert "inventories/office/group_vars/all/platform.yml" in str(got["reasons"])
+    hosts = repo / "inventories" / "office" / "hosts.yml"
+    hosts.write_text(hosts.read_text() + "\n")
+    commit(repo, "a host fact, no platform fact")
+    assert changed(repo)["tenants"] == ["mustermann", "schmidt", "weber"]  # still only the dns commit's reach
 
 
 def test_a_logo_touches_its_tenant(repo: Path) -> None:

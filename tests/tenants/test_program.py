@@ -49,7 +49,8 @@ def test_network(plans: dict[str, OfflinePlan]) -> None:
     assert subnet.inputs["cidr"] == "10.100.12.0/24"
     assert subnet.inputs["gatewayIp"] == "10.100.12.1"
     assert subnet.inputs["tenantId"] == "mustermann-project-id"
-    assert subnet.inputs["dnsNameservers"] == ["10.10.0.11"]
+    # The platform's DNS servers, which come from the rack inventory's group_vars/all.
+    assert subnet.inputs["dnsNameservers"] == load_fleet(ROOT / "stacks").platform.dns_nameservers
     router = one(plan, ":Router")
     assert router.inputs["externalNetworkId"] == "external-network-id"
     assert one(plan, ":RouterInterface").inputs == {

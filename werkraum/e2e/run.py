@@ -26,7 +26,14 @@ from pulumi import automation as auto
 from werkraum import engine
 from werkraum.e2e.kube import Kube
 from werkraum.e2e.openstack_checks import OpenStackE2E
-from werkraum.e2e.stacks import PLATFORM_STACK, SHARED_CHANGE_ANNOTATION, Workspace, changes, resource_count
+from werkraum.e2e.stacks import (
+    PLATFORM_STACK,
+    SHARED_CHANGE_ANNOTATION,
+    Workspace,
+    changes,
+    resource_count,
+    write_ceph_stand_in,
+)
 from werkraum.infra import naming
 from werkraum.infra.quotas import kubernetes_quota
 from werkraum.lab import kube_api, openstack_api
@@ -41,6 +48,8 @@ from werkraum.tenants.plans import PLANS
 
 ENGINE_COMPONENTS = ("pulumi", "kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
 BLOCKABLE = ("openstack", "language-python")
+# The stand-in Ceph cluster the lab's storage classes name (the lab has no Ceph).
+E2E_FSID = "00000000-0000-4000-8000-0000000e2e00"
 BROKEN_SLUG = "e2e-broken"
 
 _UNITS = {
@@ -141,6 +150,8 @@ class E2E:
         shutil.copytree(repo / "stacks", self.ws.stacks_dir)
         self.ws.platform_dir.mkdir(parents=True)
         shutil.copy(repo / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml", self.ws.platform_dir)
+        # The lab has no Ceph: the platform's storage classes name a stand-in cluster (docs/testing.md).
+        os.environ["WERKRAUM_CEPH_FETCH_DIR"] = str(write_ceph_stand_in(self.ws.root / "ceph-stand-in", E2E_FSID))
         self.ws.backend.mkdir()
         return [slug_of(path) for path in tenant_paths(self.ws.stacks_dir)]
 

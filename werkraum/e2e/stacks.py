@@ -146,3 +146,21 @@ def resource_count(stack: auto.Stack) -> int:
     """Resources in the stack's state, without the stack itself and its default providers."""
     state = stack.export_stack().deployment or {}
     return sum(1 for r in state.get("resources") or [] if not str(r.get("type", "")).startswith("pulumi:"))
+
+
+def write_ceph_stand_in(directory: Path, fsid: str) -> Path:
+    """A STAND-IN for the ceph role's hand-over (ceph.conf and the client.kubernetes keyring).
+
+    The end-to-end run and the unit tests have no Ceph cluster; the platform's RBD
+    storage classes only name one, so a fixed fsid written in the role's format
+    lets the program run. Nothing provisions volumes from it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ceph.conf").write_text(
+        f"# STAND-IN for the ceph role's hand-over (no Ceph cluster here).\n"
+        f"[global]\nfsid = {fsid}\nmon_host = [v2:192.0.2.31:3300,v1:192.0.2.31:6789]\n"
+    )
+    keyring = directory / "ceph.client.kubernetes.keyring"
+    keyring.write_text("[client.kubernetes]\n\tkey = QVFCc3RhbmQtaW4ta2V5LW5vdC1hLXJlYWwtb25lPT0=\n")
+    keyring.chmod(0o600)
+    return directory

@@ -6,7 +6,25 @@ import pulumi_kubernetes as k8s
 import pulumi_openstack as openstack
 
 import pulumi
+from werkraum.errors import WerkraumError
 from werkraum.tenants.platform import PlatformSpec
+
+
+def _ceph_cluster_id(spec: PlatformSpec) -> str:
+    """The fsid the RBD storage classes name: what the ceph role handed over, never typed."""
+    if spec.ceph_cluster_id:
+        return spec.ceph_cluster_id
+    classes = ", ".join(sc.name for sc in spec.storage_classes)
+    if not spec.ceph_expected:
+        raise WerkraumError(
+            f"the rack has no Ceph cluster, but the platform settings declare RBD storage classes ({classes})",
+            hint="remove them from platform:spec.storage_classes, or add Ceph hosts to the rack inventory",
+        )
+    raise WerkraumError(
+        f"the Ceph cluster's fsid is not known yet, and the storage classes {classes} need it",
+        hint="converge the ceph nodes first: the ceph role hands ceph.conf and the client keyrings to the "
+        "controller (ceph_fetch_dir, ~/.werkraum/ceph/ceph by default; WERKRAUM_CEPH_FETCH_DIR names another)",
+    )
 
 
 class PlatformStack(pulumi.ComponentResource):
@@ -24,6 +42,12 @@ class PlatformStack(pulumi.ComponentResource):
         self.outputs: dict[str, pulumi.Input[object]] = dict(spec.settings_outputs())
         if with_openstack:
             self._openstack(spec, child)
+        cluster_id = _ceph_cluster_id(spec) if spec.storage_classes else None
+        self.outputs["ceph_cluster_id"] = cluster_id or ""
+        self.outputs["ceph_monitors"] = list(spec.ceph_monitors)
+        if spec.ceph_kubernetes_key:
+            # For the rack's ceph-csi (its csi-rbd-secret): the key stays encrypted in the stack's state.
+            self.outputs["ceph_kubernetes_key"] = pulumi.Output.secret(spec.ceph_kubernetes_key)
         self.storage_classes = [
             k8s.storage.v1.StorageClass(
                 f"sc-{sc.name}",
@@ -36,7 +60,7 @@ class PlatformStack(pulumi.ComponentResource):
                 allow_volume_expansion=True,
                 volume_binding_mode="Immediate",
                 parameters={
-                    "clusterID": spec.ceph_cluster_id,
+                    "clusterID": cluster_id or "",
                     "pool": sc.pool,
                     "imageFeatures": "layering",
                     "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",

@@ -11,13 +11,14 @@ from werkraum.infra.platform_stack import PlatformStack
 from werkraum.infra.tenant import PlatformOutputs, TenantStack
 from werkraum.paths import repo_root
 from werkraum.tenants.loader import load_tenant_file, stack_file
-from werkraum.tenants.platform import PlatformSpec, load_platform
+from werkraum.tenants.platform import PlatformSpec, build_platform, load_platform
 
 DEFAULT_PLATFORM_STACK = "organization/werkraum-platform/rack"
 
 
 def platform_program(*, with_openstack: bool = True) -> PlatformStack:
-    spec = PlatformSpec.model_validate(pulumi.Config("platform").require_object("spec"))
+    config = pulumi.Config("platform")
+    spec = build_platform(config.require_object("spec"), config.get("inventory"), f"stack {pulumi.get_stack()}")
     platform = PlatformStack(pulumi.get_stack(), spec, with_openstack=with_openstack)
     for key, value in platform.outputs.items():
         pulumi.export(key, value)

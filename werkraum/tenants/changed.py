@@ -5,8 +5,10 @@
 - a logo: the tenants whose branding uses it;
 - the shared tenant program, its components, the tenant model or plan table,
   or the pinned SDK versions: every tenant;
-- the platform program or its settings: the platform stack, first, and then
-  every tenant (tenants read its outputs and its ranges).
+- the platform program or its settings, or the rack facts they are derived
+  from (the group_vars/all of the rack inventory that ``platform:inventory``
+  names, werkraum/rack/facts.py): the platform stack, first, and then every
+  tenant (tenants read its outputs and its ranges).
 """
 
 from __future__ import annotations
@@ -28,7 +30,21 @@ ALL_TENANTS = (
     "werkraum/tenants/*",
     "requirements.txt",
 )
-PLATFORM = ("pulumi/platform/*", "werkraum/infra/platform_stack.py")
+PLATFORM = ("pulumi/platform/*", "werkraum/infra/platform_stack.py", "werkraum/rack/facts.py")
+
+
+def _rack_facts_patterns(repo: Path) -> tuple[str, ...]:
+    """The group_vars/all files of the rack inventories the platform stacks derive their settings from."""
+    patterns = []
+    for path in sorted((repo / "pulumi" / "platform").glob("Pulumi.*.yaml")):
+        try:
+            inventory = (yaml.safe_load(path.read_text()) or {}).get("config", {}).get("platform:inventory")
+        except (yaml.YAMLError, OSError, AttributeError):
+            continue
+        if isinstance(inventory, str) and inventory:
+            base = inventory.strip("/")
+            patterns += [f"{base}/group_vars/all/*", f"{base}/group_vars/all.yml"]
+    return tuple(patterns)
 
 
 @dataclass
@@ -90,9 +106,12 @@ def _logo_users(stacks: Path) -> dict[str, list[str]]:
     return users
 
 
-def classify(files: list[tuple[str, str]], stacks: Path, all_slugs: list[str]) -> Change:
+def classify(
+    files: list[tuple[str, str]], stacks: Path, all_slugs: list[str], rack_facts: tuple[str, ...] = ()
+) -> Change:
     change = Change()
     logos = _logo_users(stacks)
+    platform = PLATFORM + rack_facts
 
     def every(why: str) -> None:
         for slug in all_slugs:
@@ -108,7 +127,7 @@ def classify(files: list[tuple[str, str]], stacks: Path, all_slugs: list[str]) -
         elif path.startswith("stacks/"):
             for slug in logos.get(path.removeprefix("stacks/"), []):
                 change.tenants.setdefault(slug, f"{path} changed")
-        elif any(fnmatch.fnmatch(path, p) for p in PLATFORM):
+        elif any(fnmatch.fnmatch(path, p) for p in platform):
             change.platform = True
             every(f"platform changed ({path})")
         elif any(fnmatch.fnmatch(path, p) for p in ALL_TENANTS):
@@ -121,4 +140,4 @@ def classify(files: list[tuple[str, str]], stacks: Path, all_slugs: list[str]) -
 def changed_stacks(repo: Path, base: str, head: str | None = None) -> Change:
     stacks = repo / "stacks"
     slugs = sorted(slug_of(p) for p in stacks.glob("Pulumi.*.yaml"))
-    return classify(changed_files(repo, base, head), stacks, slugs)
+    return classify(changed_files(repo, base, head), stacks, slugs, _rack_facts_patterns(repo))

@@ -1,7 +1,16 @@
-"""The platform's shared settings (pulumi/platform/Pulumi.<stack>.yaml, `platform:spec`).
+"""The platform's shared settings: the product's choices plus the rack's facts.
 
-Tenant validation reads the reserved ranges and the tenant prefix pool from it;
-the platform Pulumi program creates what tenants share from it.
+``pulumi/platform/Pulumi.<stack>.yaml`` holds the product's choices
+(``platform:spec``: flavors, storage classes, the GPU resource class) and names
+the rack inventory (``platform:inventory``) whose facts complete them
+(werkraum/rack/facts.py): networks, DNS servers, tenant pool, registry and
+ingress names from its group_vars, the Ceph cluster's fsid, monitors and
+Kubernetes key from what the ceph role handed over. Tenant validation reads the
+reserved ranges and the tenant prefix pool from the result; the platform Pulumi
+program creates what tenants share from it.
+
+A settings file without ``platform:inventory`` must hold every setting itself
+(test fixtures do); one with it may not repeat a rack fact.
 """
 
 from __future__ import annotations
@@ -55,7 +64,12 @@ class PlatformSpec(_Strict):
     flavors: list[FlavorSpec]
     gpu_resource_class: str = "CUSTOM_NVIDIA_GPU"
     storage_classes: list[StorageClassSpec]
-    ceph_cluster_id: str
+    # From the ceph role's hand-over (ceph.conf, the client.kubernetes keyring); None before it ran.
+    ceph_cluster_id: str | None = None
+    ceph_monitors: list[str] = Field(default_factory=list)
+    ceph_kubernetes_key: str | None = Field(default=None, repr=False)
+    # The rack has Ceph hosts that run the ceph role (so RBD storage classes need the fsid).
+    ceph_expected: bool = True
     ingress_class: str = "nginx"
     ingress_namespace: str = "ingress-nginx"
     cluster_issuer: str = "werkraum-ca"
@@ -90,16 +104,72 @@ def platform_file(stack: str = "rack") -> Path:
     return repo_root() / "pulumi" / "platform" / f"Pulumi.{stack}.yaml"
 
 
-def load_platform(path: Path | None = None) -> PlatformSpec:
-    path = path or platform_file()
+def rack_settings(inventory: str, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings derived from the rack inventory ``inventory`` (relative to the checkout), with their sources."""
+    from werkraum.rack.facts import load_rack_facts
+
+    folder = Path(inventory) if Path(inventory).is_absolute() else repo_root() / inventory
+    if not folder.is_dir():
+        raise WerkraumError(
+            f"{where}: platform:inventory {inventory!r} is not a folder",
+            hint="name the rack inventory folder, relative to the checkout (e.g. inventories/office)",
+        )
+    facts = load_rack_facts(folder)
+    values = dict(facts.settings)
+    registry = str(values.pop("registry"))
+    values["image_registry"] = f"{registry}/werkraum"
+    values["reserved_cidrs"] = [values.pop("kubernetes_pod_cidr"), values.pop("kubernetes_service_cidr")]
+    sources = dict(facts.sources)
+    sources["image_registry"] = sources.pop("registry")
+    sources["reserved_cidrs"] = f"{sources.pop('kubernetes_pod_cidr')}, {sources.pop('kubernetes_service_cidr')}"
+    values["ceph_expected"] = facts.ceph_expected
+    sources["ceph_expected"] = f"{inventory}: its ceph group and ceph_deploy"
+    if facts.ceph is not None:
+        values["ceph_cluster_id"] = facts.ceph.fsid
+        values["ceph_monitors"] = list(facts.ceph.monitors)
+        values["ceph_kubernetes_key"] = facts.ceph.kubernetes_key
+        for key in ("ceph_cluster_id", "ceph_monitors", "ceph_kubernetes_key"):
+            sources[key] = f"{facts.ceph.directory} (handed over by the ceph role)"
+    return values, sources
+
+
+def build_platform(product: dict[str, Any], inventory: str | None, where: str) -> PlatformSpec:
+    """The product's choices completed by the rack's facts; errors name ``where`` and the field."""
+    values = dict(product)
+    if inventory:
+        derived, _ = rack_settings(inventory, where)
+        typed_twice = sorted(set(values) & (set(derived) - {"reserved_cidrs"}))
+        if typed_twice:
+            raise WerkraumError(
+                f"{where}: platform:spec sets {', '.join(typed_twice)}, which come from the rack ({inventory})",
+                hint="remove them here: each rack fact is written once, in the inventory's group_vars/all",
+            )
+        derived["reserved_cidrs"] = derived["reserved_cidrs"] + list(values.pop("reserved_cidrs", []))
+        values.update(derived)
     try:
-        raw = yaml.safe_load(path.read_text())
-        return PlatformSpec.model_validate(raw["config"]["platform:spec"])
-    except OSError as exc:
-        raise WerkraumError(f"{path}: cannot read the platform settings ({exc.strerror})") from None
-    except (KeyError, TypeError, yaml.YAMLError) as exc:
-        raise WerkraumError(f"{path}: no `config: platform:spec:` mapping ({exc})") from None
+        return PlatformSpec.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise WerkraumError(f"{path}: platform:spec.{where}: {first['msg']}") from None
+        field = ".".join(str(p) for p in first["loc"])
+        raise WerkraumError(f"{where}: platform:spec.{field}: {first['msg']}") from None
+
+
+def read_platform_file(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The ``platform:spec`` mapping and ``platform:inventory`` of a settings file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+        product = raw["config"]["platform:spec"]
+        inventory = raw["config"].get("platform:inventory")
+        if not isinstance(product, dict):
+            raise TypeError("platform:spec is not a mapping")
+    except OSError as exc:
+        raise WerkraumError(f"{path}: cannot read the platform settings ({exc.strerror})") from None
+    except (KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise WerkraumError(f"{path}: no `config: platform:spec:` mapping ({exc})") from None
+    return product, inventory
+
+
+def load_platform(path: Path | None = None) -> PlatformSpec:
+    path = path or platform_file()
+    product, inventory = read_platform_file(path)
+    return build_platform(product, inventory, str(path))
