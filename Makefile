@@ -10,7 +10,8 @@ export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 lab: bootstrap
 	$(VENV)/werkraum lab up
 
-## test: install everything, run lint, pytest and every Molecule scenario, print one summary
+## test: install everything, run lint, pytest (with the CI lab: every node group through make lab's flow)
+## and the Molecule scenarios of roles the CI lab does not converge; one summary
 test: bootstrap
 	scripts/test-all
 
@@ -36,6 +37,8 @@ lint: bootstrap
 pytest: bootstrap
 	scripts/test-all pytest
 
+## molecule: every role's Molecule scenario but ceph's (common, gpu_node and netbox are verified in
+## make test by the CI lab, so their scenarios run here, not there; about 20 minutes)
 molecule: bootstrap
 	scripts/molecule-all
 

@@ -1,17 +1,25 @@
-"""The lab rack for real: podman systemd hosts converged by ansible/site.yml.
+"""What `make lab` runs, run by CI: the four-host lab rack through the same flow.
 
-One lab of two hosts (a control node, the lab's time source, and a GPU node)
-under its own name and subnet, so a user's running lab is never touched. The
-steps depend on each other and run in order.
+One host of every node group (gpu, ceph, control, service) under a lab name and
+subnet of its own, so a user's running lab is never touched. `werkraum lab up`
+deploys NetBox on service-01 from the written-down hosts.yml, syncs the rack
+into NetBox and converges every host from NetBox's inventory (netbox.yml); a
+second run changes nothing. Then each role is verified on the host it
+converged (this is where CI verifies common, gpu_node and netbox: their Molecule
+scenarios run in `make molecule`, docs/testing.md), and the failure paths
+(a failed task, a stopped host, foreign containers) are named by host and task.
+The steps depend on each other and run in order.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import have_podman, make_lab_inventory, podman, run_cli
 
@@ -22,14 +30,17 @@ pytestmark = [
 
 NAME = "werkraum-itest"
 FOREIGN = "werkraum-itest-foreign"
+PREFIX = "10.232.7"
+HOSTS = {"gpu-01": ("gpu", 11), "ceph-01": ("ceph", 21), "control-01": ("control", 31), "service-01": ("service", 41)}
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkpiQXQOylLsfpH/GxU3AIKpmlMdy5gYPqmzx/nEqLd labadmin@werkraum-lab"
+
+Lab = tuple[Path, dict[str, str]]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("lab")
-    inventory = make_lab_inventory(
-        tmp / "inventory", NAME, "10.232.7", {"control-01": ("control", 31), "gpu-01": ("gpu", 11)}
-    )
+    inventory = make_lab_inventory(tmp / "inventory", NAME, PREFIX, HOSTS)
     env = {"XDG_STATE_HOME": str(tmp / "state")}
     run_cli("lab", "down", "-i", str(inventory), env=env)
     yield inventory, env
@@ -37,108 +48,201 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[s
     podman("rm", "-f", FOREIGN)
 
 
-def _status(lab: tuple[Path, dict[str, str]]) -> tuple[int, dict[str, object]]:
+def _exec(host: str, *cmd: str) -> str:
+    proc = podman("exec", f"{NAME}-{host}", *cmd)
+    assert proc.returncode == 0, f"{host}: {' '.join(cmd)}: {proc.stderr}"
+    return proc.stdout
+
+
+def _status(lab: Lab) -> tuple[int, dict[str, object], str]:
     inventory, env = lab
     proc = run_cli("lab", "status", "--json", "-i", str(inventory), env=env)
-    return proc.returncode, json.loads(proc.stdout)
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
-def test_first_up_converges_every_host(lab: tuple[Path, dict[str, str]]) -> None:
+def _netbox(lab: Lab) -> dict[str, str]:
+    inventory, env = lab
+    proc = run_cli("lab", "netbox-env", "-i", str(inventory), env=env)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
+
+
+# --- the flow of make lab ------------------------------------------------------------
+
+
+def test_first_up_converges_every_node_group_from_netbox(lab: Lab) -> None:
     inventory, env = lab
     proc = run_cli("lab", "up", "-i", str(inventory), env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "==> Starting 2 lab hosts" in proc.stderr  # progress is visible
-    assert "2 hosts" in proc.stdout and "0 failed, 0 unreachable" in proc.stdout
-    # The hosts really are systemd hosts converged by the common role.
-    out = podman("exec", f"{NAME}-gpu-01", "systemctl", "is-active", "chrony", "ssh")
-    assert out.stdout.split() == ["active", "active"]
-    sources = podman("exec", f"{NAME}-gpu-01", "chronyc", "-n", "sources").stdout
-    assert "10.232.7.31" in sources  # the GPU node follows the control node for time, through its firewall
-    for host in ("gpu-01", "control-01"):
-        state = podman("exec", f"{NAME}-{host}", "systemctl", "is-system-running").stdout.strip()
-        assert state == "running", podman("exec", f"{NAME}-{host}", "systemctl", "--failed").stdout
-    assert "policy drop" in podman("exec", f"{NAME}-gpu-01", "nft", "list", "chain", "inet", "werkraum", "input").stdout
-
-
-def test_second_up_changes_nothing(lab: tuple[Path, dict[str, str]]) -> None:
-    inventory, env = lab
-    proc = run_cli("lab", "up", "-i", str(inventory), env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "running" in proc.stderr  # hosts kept, not recreated
-    assert ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
-
-
-def test_status_shows_hosts_addresses_and_last_converge(lab: tuple[Path, dict[str, str]]) -> None:
-    code, report = _status(lab)
-    assert code == 0
-    hosts = {h["name"]: h for h in report["hosts"]}  # type: ignore[union-attr]
-    assert hosts["gpu-01"]["address"] == "10.232.7.11"
-    assert hosts["control-01"]["state"] == "running"
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "==> Starting 4 lab hosts" in proc.stderr  # progress is visible
+    # NetBox first, from the written-down rack; then the sync; then everything from NetBox.
+    assert "Converging site.yml on lab werkraum-itest (hosts: service-01), inventory hosts.yml" in proc.stderr
+    assert f"Syncing lab {NAME} into NetBox" in proc.stderr and "created device gpu-01" in proc.stderr
+    assert "Converging site.yml on lab werkraum-itest, inventory netbox.yml" in proc.stderr
+    assert "converge: 4 hosts" in proc.stdout and "0 failed, 0 unreachable" in proc.stdout
+    code, report, _ = _status(lab)
     last = report["last_converge"]
-    assert isinstance(last, dict)
-    assert sum(last["changed"].values()) == 0
-    assert last["status"] == "successful"
+    assert code == 0 and isinstance(last, dict)
+    assert last["inventory"].endswith("netbox.yml") and set(last["ok"]) == set(HOSTS)
 
 
-def test_rack_job_through_ansible_runner_keeps_artifacts(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_second_converge_changes_nothing(lab: Lab) -> None:
+    inventory, env = lab
+    proc = run_cli("lab", "up", "-i", str(inventory), env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "running" in proc.stderr  # hosts kept, not recreated
+    assert "NetBox already holds the lab rack: nothing to change" in proc.stderr
+    assert "converge: 4 hosts" in proc.stdout and ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
+
+
+# --- each role, verified on the host it converged -----------------------------------
+
+
+def test_netbox_holds_the_rack_and_its_per_host_facts(lab: Lab) -> None:
+    nb = _netbox(lab)
+    api = requests.Session()
+    api.verify = nb["REQUESTS_CA_BUNDLE"]
+    api.headers["Authorization"] = f"Bearer {nb['NETBOX_TOKEN']}"
+    devices = {d["name"]: d for d in api.get(f"{nb['NETBOX_API']}/api/dcim/devices/", timeout=20).json()["results"]}
+    assert set(devices) == set(HOSTS)
+    assert devices["gpu-01"]["custom_fields"]["werkraum_gpu_substrate"] == "kubernetes"
+    assert devices["ceph-01"]["custom_fields"]["ceph_osd_devices"] == []
+    assert devices["gpu-01"]["position"] == 10 and devices["gpu-01"]["primary_ip4"]["address"] == f"{PREFIX}.11/24"
+    status = api.get(f"{nb['NETBOX_API']}/api/status/", timeout=20).json()
+    assert status["netbox-version"].startswith("4.7") and status["rq-workers-running"] >= 1
+    refused = requests.get(f"{nb['NETBOX_API']}/api/dcim/devices/", verify=nb["REQUESTS_CA_BUNDLE"], timeout=20)
+    assert refused.status_code in (401, 403)
+
+
+def test_netbox_role_on_service_node(lab: Lab) -> None:
+    for unit in ("netbox", "netbox-rq", "nginx", "postgresql", "redis-server", "netbox-backup.timer"):
+        assert _exec("service-01", "systemctl", "is-active", unit).strip() == "active", unit
+    assert _exec("service-01", "stat", "-c", "%U %a", "/etc/netbox/api-token").split() == ["root", "600"]
+    redirect = _exec(
+        "service-01", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost/"
+    )
+    assert redirect.startswith("301 https://")
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_common_role_on_every_host(lab: Lab, host: str) -> None:
+    assert _exec(host, "systemctl", "is-system-running").strip() == "running", _exec(host, "systemctl", "--failed")
+    for unit in ("ssh", "chrony", "nftables", "fail2ban", "prometheus-node-exporter", "unattended-upgrades"):
+        assert _exec(host, "systemctl", "is-active", unit).strip() == "active", f"{host}: {unit}"
+    assert "werkraum-admins" in _exec(host, "id", "-nG", "labadmin").split()
+    assert _exec(host, "cat", "/home/labadmin/.ssh/authorized_keys").strip() == ADMIN_KEY
+    sshd = dict(line.split(" ", 1) for line in _exec(host, "sshd", "-T").splitlines() if " " in line)
+    assert sshd["permitrootlogin"] == "no" and sshd["passwordauthentication"] == "no"
+    assert sshd["allowgroups"] == "werkraum-admins"
+    chain = _exec(host, "nft", "list", "chain", "inet", "werkraum", "input")
+    assert "policy drop" in chain and 'tcp dport 22 ip saddr @mgmt_v4 accept comment "ssh"' in chain
+    address = f"{PREFIX}.{HOSTS[host][1]}"
+    sockets = _exec(host, "ss", "-Hltn")
+    assert f"{address}:9100" in sockets and "0.0.0.0:9100" not in sockets  # node exporter: management address only
+
+
+def test_time_flows_from_the_control_node(lab: Lab) -> None:
+    assert "local stratum 10" in _exec("control-01", "cat", "/etc/chrony/chrony.conf")
+    for host in ("gpu-01", "ceph-01", "service-01"):
+        # Each host follows control-01, through both firewalls.
+        assert f"{PREFIX}.31" in _exec(host, "chronyc", "-n", "sources"), host
+
+
+def test_gpu_node_role_without_a_gpu(lab: Lab) -> None:
+    assert "blacklist nouveau" in _exec("gpu-01", "cat", "/etc/modprobe.d/blacklist-nouveau.conf")
+    assert _exec("gpu-01", "systemctl", "is-active", "containerd").strip() == "active"
+    assert "timeSlicing:" in _exec("gpu-01", "cat", "/etc/werkraum/gpu/device-plugin.yaml")
+    assert _exec("gpu-01", "systemctl", "is-active", "werkraum-gpu-metrics.timer").strip() == "active"
+    status = json.loads(_exec("gpu-01", "cat", "/etc/werkraum/gpu/status.json"))
+    assert status["gpus"] == [] and "driver packages" in " ".join(status["skipped"])
+    assert podman("exec", f"{NAME}-gpu-01", "dpkg", "-s", "nvidia-driver").returncode != 0  # nothing pretends
+
+
+def test_ceph_role_is_not_run_where_it_is_off(lab: Lab) -> None:
+    # The container lab's ceph-01 has no disks: ceph_deploy is false, so the role never ran there.
+    assert podman("exec", f"{NAME}-ceph-01", "test", "-e", "/etc/ceph/ceph.conf").returncode != 0
+    assert podman("exec", f"{NAME}-ceph-01", "dpkg", "-s", "ceph-mon").returncode != 0
+
+
+# --- the rack job, and failures named by host and task ----------------------------------
+
+
+def test_rack_job_through_ansible_runner_keeps_artifacts(lab: Lab, tmp_path: Path) -> None:
     inventory, env = lab
     artifacts = tmp_path / "rack-artifacts"
     secret = "s3cr3t-netbox-token-value"
     proc = run_cli(
-        "rack",
-        "converge",
-        "--check",
-        "-i",
-        str(inventory),
-        "--artifacts",
-        str(artifacts),
-        env={**env, "NETBOX_TOKEN": secret},
-    )
+        "rack", "converge", "--check", "-i", str(inventory / "hosts.yml"), "--limit", "control-01",
+        "--artifacts", str(artifacts), env={**env, "NETBOX_TOKEN": secret},
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     leaked = [p for p in artifacts.rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
     assert leaked == [], f"the environment's secrets reached the artifacts: {leaked}"
-    assert "check: 2 hosts" in proc.stdout and ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
+    assert "check: 1 hosts" in proc.stdout and ", 0 changed, 0 failed, 0 unreachable" in proc.stdout
     summary = json.loads((artifacts / "summary.json").read_text())
-    assert summary["status"] == "successful" and set(summary["ok"]) == {"control-01", "gpu-01"}
-    events = list((artifacts / "latest" / "job_events").glob("*.json"))
-    assert len(events) > 20  # every task's events are kept
+    assert summary["status"] == "successful" and set(summary["ok"]) == {"control-01"}
+    assert len(list((artifacts / "latest" / "job_events").glob("*.json"))) > 20  # every task's events are kept
     assert (artifacts / "latest" / "stdout").read_text().count("PLAY RECAP") == 1
 
 
-def test_unreachable_host_fails_the_converge_by_name(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_failed_task_is_named_by_host_and_task(lab: Lab) -> None:
+    inventory, env = lab
+    host_vars = inventory / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "gpu-01.yml").write_text("gpu_sharing_mode: halves\n")  # not one of the role's choices
+    try:
+        proc = run_cli("lab", "converge", "--limit", "gpu-01", "-i", str(inventory), env=env)
+        assert proc.returncode == 1
+        assert "did not converge: failed: gpu-01" in proc.stderr
+        assert "gpu-01: task '" in proc.stderr and "Validating arguments against arg spec 'main'" in proc.stderr
+        assert "gpu_sharing_mode" in proc.stderr and "Traceback" not in proc.stderr
+        code, report, stderr = _status(lab)
+        assert code == 1 and report["converge_failed"] is True
+        assert "the last converge failed" in stderr and "gpu-01: task '" in stderr and "Validating arguments" in stderr
+    finally:
+        shutil.rmtree(host_vars)
+    again = run_cli("lab", "converge", "--limit", "gpu-01", "-i", str(inventory), env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _status(lab)[0] == 0
+
+
+def test_unreachable_host_fails_the_converge_by_name(lab: Lab, tmp_path: Path) -> None:
     inventory, env = lab
     podman("stop", "-t", "2", f"{NAME}-gpu-01")
-    proc = run_cli("lab", "converge", "-i", str(inventory), env=env)
+    proc = run_cli("lab", "converge", "--limit", "gpu-01", "-i", str(inventory), env=env)
     assert proc.returncode == 1
-    assert "did not converge: unreachable: gpu-01" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    rack = run_cli("rack", "converge", "-i", str(inventory), "--artifacts", str(tmp_path / "a"), env=env)
+    assert "did not converge: unreachable: gpu-01" in proc.stderr and "Traceback" not in proc.stderr
+    rack = run_cli(
+        "rack", "converge", "-i", str(inventory / "hosts.yml"), "--limit", "gpu-01",
+        "--artifacts", str(tmp_path / "a"), env=env,
+    )  # fmt: skip
     assert rack.returncode == 1 and "unreachable: gpu-01" in rack.stderr
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["unreachable"] == {"gpu-01": 1}
-    code, report = _status(lab)
-    assert code == 1  # status does not call a half-stopped lab healthy
+    code, report, stderr = _status(lab)
+    assert code == 1  # status calls neither a half-stopped lab nor a failed converge healthy
     assert {h["name"]: h["state"] for h in report["hosts"]}["gpu-01"] == "stopped"  # type: ignore[union-attr,index]
+    assert "gpu-01: task 'Gathering Facts'" in stderr
 
 
-def test_up_restarts_a_stopped_host(lab: tuple[Path, dict[str, str]]) -> None:
+def test_up_restarts_a_stopped_host(lab: Lab) -> None:
     inventory, env = lab
     proc = run_cli("lab", "up", "--no-converge", "-i", str(inventory), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "gpu-01       10.232.7.11     started" in proc.stderr
+    assert f"gpu-01       {PREFIX}.11     started" in proc.stderr
 
 
-def test_foreign_container_is_refused_and_left_alone(lab: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_foreign_container_is_refused_and_left_alone(lab: Lab, tmp_path: Path) -> None:
     _inventory, env = lab
     image = run_cli("lab", "image").stdout.strip()
     podman("rm", "-f", FOREIGN)
     assert podman("run", "-d", "--name", FOREIGN, image, "sleep", "600").returncode == 0
-    other = make_lab_inventory(tmp_path / "inv2", NAME, "10.232.7", {"foreign": ("service", 41)})
+    other = make_lab_inventory(tmp_path / "inv2", NAME, PREFIX, {"foreign": ("service", 42)})
     proc = run_cli("lab", "up", "--no-converge", "-i", str(other), env=env)
     assert proc.returncode == 1
     assert f"host foreign: a container named {FOREIGN} exists but was not created by lab {NAME}" in proc.stderr
 
 
-def test_host_that_stops_while_booting_is_named(lab: tuple[Path, dict[str, str]]) -> None:
+def test_host_that_stops_while_booting_is_named(lab: Lab) -> None:
     from werkraum.errors import WerkraumError
     from werkraum.lab.lab import wait_booted
     from werkraum.lab.rack import LabHost
@@ -148,14 +252,14 @@ def test_host_that_stops_while_booting_is_named(lab: tuple[Path, dict[str, str]]
     podman("rm", "-f", name)
     assert podman("run", "--name", name, "--label", f"werkraum.lab={NAME}", image, "false").returncode != 0
     with pytest.raises(WerkraumError, match=r"host broken: container werkraum-itest-broken stopped while booting"):
-        wait_booted(LabHost("broken", ("gpu",), "10.232.7.99", name), timeout_s=10)
+        wait_booted(LabHost("broken", ("gpu",), f"{PREFIX}.99", name), timeout_s=10)
 
 
-def test_down_removes_what_it_created_and_nothing_else(lab: tuple[Path, dict[str, str]]) -> None:
+def test_down_removes_what_it_created_and_nothing_else(lab: Lab) -> None:
     inventory, env = lab
     proc = run_cli("lab", "down", "-i", str(inventory), env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "removed 3 containers, 1 networks" in proc.stdout  # two hosts and the broken one
+    assert "removed 5 containers, 1 networks" in proc.stdout  # four hosts and the broken one
     assert podman("ps", "-a", "-q", "--filter", f"label=werkraum.lab={NAME}").stdout.strip() == ""
     assert podman("network", "exists", f"{NAME}-net").returncode != 0
     assert podman("container", "exists", FOREIGN).returncode == 0  # not ours: untouched
