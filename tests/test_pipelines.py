@@ -72,3 +72,36 @@ def test_offboarding_refuses_a_tenant_that_is_not_marked(tmp_path: Path) -> None
     assert "does not set 'tenant:offboard: true'" in proc.stderr
     missing = subprocess.run([str(ROOT / "scripts/ci/offboard"), "nobody"], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def _stand_in_pulumi(tmp_path: Path, preview_output: str) -> dict[str, str]:
+    """A STAND-IN `pulumi` on PATH: selects any stack, and its preview prints ``preview_output`` and fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in stack) exit 0 ;; preview) printf "%s\\n" "$WERKRAUM_TEST_PREVIEW"; exit 255 ;; esac\nexit 1\n'
+    )
+    script.chmod(0o755)
+    import os
+
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "WERKRAUM_TEST_PREVIEW": preview_output}
+
+
+@pytest.mark.parametrize(
+    ("output", "code"),
+    [
+        ("error: no changes were expected but changes were proposed", 3),  # drift
+        ("error: the Ceph cluster's fsid is not known yet", 255),  # the preview failed: an error, not drift
+    ],
+)
+def test_drift_tells_drift_from_a_failed_preview(tmp_path: Path, output: str, code: int) -> None:
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "ci" / "pulumi-stack"), "drift", "platform", "rack"],
+        capture_output=True, text=True, env=_stand_in_pulumi(tmp_path, output), check=False,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    if code != 3:
+        assert "that is an error, not drift" in proc.stderr
+    (ROOT / "pulumi-drift-rack.txt").unlink(missing_ok=True)

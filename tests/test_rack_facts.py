@@ -41,13 +41,13 @@ def _product() -> dict[str, object]:
 
 def test_the_platform_takes_the_racks_facts_from_its_inventory(tmp_path: Path) -> None:
     office = _office(tmp_path)
-    _set(office, "main.yml", werkraum_mgmt_network="10.20.0.0/24", common_domain="rack.acme.internal")
+    _set(office, "main.yml", werkraum_mgmt_network="10.20.0.0/24")
     _set(office, "platform.yml", werkraum_dns_servers=["10.20.0.53"], werkraum_tenant_pool="10.120.0.0/16")
     spec = build_platform(_product(), str(office), "test")
     assert spec.management_cidr == "10.20.0.0/24"
     assert spec.dns_nameservers == ["10.20.0.53"]
     assert spec.tenant_pool == "10.120.0.0/16"
-    assert spec.image_registry == "registry.rack.acme.internal/werkraum"  # registry.{{ common_domain }}
+    assert spec.image_registry == "registry.werkraum.example/werkraum"  # registry.{{ werkraum_platform_domain }}
     assert spec.reserved_cidrs == ["10.42.0.0/16", "10.43.0.0/16"]
     assert spec.ingress_class == "nginx" and spec.flavors[0].name == "m1.small"  # the product's choices stay
 

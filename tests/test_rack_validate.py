@@ -83,7 +83,7 @@ def test_missing_common_admins(office: Path) -> None:
 def test_bad_admin_keys_each_reported(office: Path) -> None:
     ed = ed25519_key()
     weak = openssh(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key())
-    strong = openssh(rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key())
+    strong = openssh(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
     ecdsa = openssh(ec.generate_private_key(ec.SECP384R1()).public_key())
 
     def admins(data: Any) -> None:
@@ -107,9 +107,12 @@ def test_bad_admin_keys_each_reported(office: Path) -> None:
     assert {(p.file, p.host, p.variable) for p in problems} == {(ALL_VARS, "", "common_admins")}
     assert [p.message for p in problems] == sorted(
         [
+            "[0] ops: ssh_keys[2] is of type ecdsa-sha2-nistp384, which sshd refuses under "
+            "common_ssh_host_key_algorithms (it accepts sk-ssh-ed25519@openssh.com, ssh-ed25519, ssh-rsa): "
+            "the admin could not log in",
             "[1] alice: ssh_keys[0] key data is not valid base64",
             "[1] alice: ssh_keys[1] says ssh-rsa but its data is a 'ssh-ed25519' key (a pasted-together line?)",
-            "[1] alice: ssh_keys[2] is a 1024-bit RSA key; use ssh-ed25519, or RSA with at least 3072 bits",
+            "[1] alice: ssh_keys[2] is a 1024-bit RSA key; use ssh-ed25519, or RSA with at least 2048 bits",
             "[1] alice: ssh_keys[3] type 'ssh-dss' is not one of ssh-ed25519, ecdsa-sha2-nistp256, "
             "ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, sk-ssh-ed25519@openssh.com, "
             "sk-ecdsa-sha2-nistp256@openssh.com, ssh-rsa",
@@ -118,6 +121,15 @@ def test_bad_admin_keys_each_reported(office: Path) -> None:
             "[3] Bob: ssh_keys must be a non-empty list of public keys",
         ]
     )
+
+
+def test_a_key_type_sshd_is_told_to_accept_passes(office: Path) -> None:
+    ecdsa = openssh(ec.generate_private_key(ec.SECP384R1()).public_key())
+    edit(office / ALL_VARS, lambda d: d.update(
+        common_admins=[{"name": "ops", "ssh_keys": [ecdsa]}],
+        common_ssh_host_key_algorithms=["ssh-ed25519", "ecdsa-sha2-nistp384"],
+    ))  # fmt: skip
+    assert validate_inventory(office) == []
 
 
 def test_ssh_key_wire_format() -> None:

@@ -50,13 +50,15 @@ def rack_validate(inventory: Path) -> None:
 
     from werkraum.rack.inventory import NETBOX, STATIC, resolve_source
 
-    path = inventory.resolve()
-    if path.is_file():
+    path = resolve_source(inventory)  # a path that does not exist stops here
+    folder = inventory.resolve()
+    if not folder.is_dir():
         sources = [path]
     else:
-        sources = [resolve_source(path, "static")] if (path / STATIC).is_file() else []
-        if (path / NETBOX).is_file() and (os.environ.get("NETBOX_API") or not sources):
-            sources.append(resolve_source(path, "netbox"))
+        sources = [folder / STATIC] if (folder / STATIC).is_file() else []
+        if (folder / NETBOX).is_file() and (os.environ.get("NETBOX_API") or not sources):
+            sources.append(folder / NETBOX)
+        sources = sources or [path]  # a folder of another layout: Ansible reads it whole
     for source in sources:
         hosts = check_inventory(source)
         origin = " (from NetBox)" if source.name == NETBOX else ""

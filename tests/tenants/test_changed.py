@@ -111,10 +111,14 @@ def test_a_rack_fact_of_the_platform_touches_the_platform_and_all(repo: Path) ->
     got = changed(repo)
     assert got["platform"] is True and got["tenants"] == ["mustermann", "schmidt", "weber"]
     assert "inventories/office/group_vars/all/platform.yml" in str(got["reasons"])
+    dns = git(repo, "rev-parse", "HEAD").strip()
     hosts = repo / "inventories" / "office" / "hosts.yml"
     hosts.write_text(hosts.read_text() + "\n")
     commit(repo, "a host fact, no platform fact")
-    assert changed(repo)["tenants"] == ["mustermann", "schmidt", "weber"]  # still only the dns commit's reach
+    since = run_cli("tenant", "changed", "--base", dns, "--head", "HEAD", "--format", "json",
+                    env={"WERKRAUM_ROOT": str(repo)})  # fmt: skip
+    assert since.returncode == 0, since.stderr
+    assert json.loads(since.stdout)["platform"] is False and json.loads(since.stdout)["tenants"] == []
 
 
 def test_a_logo_touches_its_tenant(repo: Path) -> None:

@@ -231,7 +231,7 @@ def run_converge(
     env: dict[str, str] | None = None,
 ) -> PlaybookResult:
     playbook = playbook or repo_root() / "ansible" / "site.yml"
-    source = inventory or resolve_source(rack.inventory, "static")
+    source = inventory or rack.static_source
     what = f"{playbook.name} on lab {rack.name}" + (f" (hosts: {limit})" if limit else "")
     what += f", inventory {source.name}"
     seed = cached_snapshot()
@@ -311,7 +311,7 @@ def converge_from_netbox(rack: LabRack, *, limit: str | None = None) -> Playbook
     env = netbox_env(rack)
     with step(f"Syncing lab {rack.name} into NetBox at {env['NETBOX_API']}"):
         with session(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"]) as api:
-            report = sync_rack(api, load_rack_description(rack.inventory))
+            report = sync_rack(api, load_rack_description(rack.static_source))
         for line in report.lines() or ["    NetBox already holds the lab rack: nothing to change"]:
             say(f"    {line.strip()}")
     # Lab hosts are containers: Ansible reaches them by container name, not by the

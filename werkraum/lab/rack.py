@@ -29,8 +29,13 @@ class LabHost:
 class LabRack:
     name: str
     subnet: str
-    inventory: Path
+    inventory: Path  # the inventory folder (its netbox.yml and group_vars/)
     hosts: tuple[LabHost, ...]
+    source: Path | None = None  # the written-down inventory the hosts were read from (hosts.yml, or the file given)
+
+    @property
+    def static_source(self) -> Path:
+        return self.source or resolve_source(self.inventory, "static")
 
     @property
     def network(self) -> str:
@@ -45,7 +50,8 @@ class LabRack:
 
 def load_rack(inventory: Path) -> LabRack:
     """Read and check the lab inventory; errors name the file and the host or variable."""
-    data = load_inventory(resolve_source(inventory, "static"))
+    source = resolve_source(inventory, "static")
+    data = load_inventory(source)
     hostvars: dict[str, dict[str, Any]] = data["_meta"]["hostvars"]
     groups = groups_of(data)
     any_vars = next(iter(hostvars.values()))
@@ -93,4 +99,4 @@ def load_rack(inventory: Path) -> LabRack:
                 f"{inventory}: host {host}: werkraum_lab_suite {suite!r} is not one of {', '.join(SUITES)}"
             )
         hosts.append(LabHost(host, tuple(sorted(groups.get(host, []))), str(address), f"{name}-{host}", suite))
-    return LabRack(name=name, subnet=str(subnet), inventory=inventory_folder(inventory.resolve()), hosts=tuple(hosts))
+    return LabRack(name=name, subnet=str(subnet), inventory=inventory_folder(source), hosts=tuple(hosts), source=source)

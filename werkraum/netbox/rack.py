@@ -97,20 +97,35 @@ def _required(source: Path, host: str, hostvars: dict[str, Any], var: str) -> st
     return value.strip()
 
 
+RACK_UNITS = 42  # the height of the rack sync creates (NetBox's default)
+
+
 def _position(source: Path, host: str, hv: dict[str, Any]) -> int | None:
     value = _resolve(hv.get(RACK_POSITION), hv)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= RACK_UNITS:
         raise WerkraumError(
-            f"{source}: host {host}: {RACK_POSITION} {value!r} is not a rack unit (1 to 100)",
+            f"{source}: host {host}: {RACK_POSITION} {value!r} is not a unit of the rack (1 to {RACK_UNITS})",
             hint="the lowest unit the host occupies, as printed on the rack",
         )
     return value
 
 
-def _custom_fields(hv: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, _resolve(hv[name], hv)) for name in sorted(CUSTOM_FIELDS) if name in hv)
+def _custom_fields(source: Path, host: str, hv: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The per-host facts NetBox keeps as custom fields; a value Ansible would still template is refused."""
+    found = []
+    for name in sorted(CUSTOM_FIELDS):
+        if name not in hv:
+            continue
+        value = _resolve(hv[name], hv)
+        if "{{" in str(value):
+            raise WerkraumError(
+                f"{source}: host {host}: {name} {value!r} is a template, not a value NetBox can hold",
+                hint=f"write {name} out under the host in {source.name}: NetBox stores it as it is",
+            )
+        found.append((name, value))
+    return tuple(found)
 
 
 def load_rack_description(inventory: Path) -> RackDescription:
@@ -163,7 +178,7 @@ def load_rack_description(inventory: Path) -> RackDescription:
                 interface=str(_resolve(hv.get("werkraum_mgmt_interface"), hv) or "eth0"),
                 address=f"{address}/{network.prefixlen}",
                 position=_position(source, host, hv),
-                custom_fields=_custom_fields(hv),
+                custom_fields=_custom_fields(inventory, host, hv),
             )
         )
     for var, values in (("werkraum_site", sites), ("werkraum_rack", racks), ("werkraum_mgmt_network", networks)):
@@ -173,11 +188,20 @@ def load_rack_description(inventory: Path) -> RackDescription:
                 hint="one inventory describes one rack; split it, or set the variable once for all",
             )
     seen: dict[str, str] = {}
+    units: dict[int, str] = {}
     for device in devices:
         if device.address in seen:
             raise WerkraumError(f"{inventory}: hosts {seen[device.address]} and {device.name} share {device.address}")
         seen[device.address] = device.name
-    facts = load_rack_facts(source)
+        if device.position is not None:
+            if device.position in units:
+                raise WerkraumError(
+                    f"{inventory}: hosts {units[device.position]} and {device.name} share "
+                    f"{RACK_POSITION} {device.position}",
+                    hint="each host occupies its own rack units: give one of them another position",
+                )
+            units[device.position] = device.name
+    facts = load_rack_facts(source, ceph=False)
     pool = ipaddress.IPv4Network(facts.settings["tenant_pool"])
     return RackDescription(
         source=source,

@@ -56,6 +56,14 @@ def _value(v: Any) -> Any:
     return v
 
 
+def _change(key: str, current: Any, desired: Any) -> str:
+    """One field's change as the report prints it (custom fields one by one)."""
+    if key == "custom_fields":
+        have = current if isinstance(current, dict) else {}
+        return ", ".join(f"{n} {have.get(n)!r} -> {v!r}" for n, v in desired.items() if have.get(n) != v)
+    return f"{key} {_value(current)!r} -> {desired!r}"
+
+
 def _same(key: str, current: Any, desired: Any) -> bool:
     """Whether a field already holds what is wanted (custom fields: only the ones Werkraum sets)."""
     if key == "custom_fields":
@@ -101,7 +109,7 @@ class Syncer:
         diff = {k: v for k, v in desired.items() if not _same(k, getattr(record, k, None), v)}
         if diff:
             self.report.updated.append(
-                f"{label}: " + ", ".join(f"{k} {_value(getattr(record, k, None))!r} -> {v!r}" for k, v in diff.items())
+                f"{label}: " + ", ".join(_change(k, getattr(record, k, None), v) for k, v in diff.items())
             )
             if not self.report.dry_run:
                 record.update(diff)
@@ -163,10 +171,12 @@ class Syncer:
             record = self.api.extras.custom_fields.get(name=name)
             if record is not None:
                 kinds = _value(getattr(record, "type", None))
-                if kinds != kind:
+                objects = list(getattr(record, "object_types", None) or [])
+                if kinds != kind or "dcim.device" not in objects:
                     raise WerkraumError(
-                        f"NetBox already has a custom field {name} of type {kinds}; Werkraum needs type {kind}",
-                        hint=f"rename or delete that custom field in NetBox ({name} is a host variable the roles read)",
+                        f"NetBox already has a custom field {name} (type {kinds}, on "
+                        f"{', '.join(objects) or 'nothing'}); Werkraum needs type {kind} on dcim.device",
+                        hint=f"change or delete that custom field in NetBox ({name} is a host variable the roles read)",
                     )
                 continue
             self.report.created.append(f"custom field {name} ({kind}, on devices)")

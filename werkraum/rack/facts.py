@@ -110,6 +110,13 @@ def group_vars(folder: Path, group: str) -> tuple[dict[str, Any], dict[str, Path
     return values, origin
 
 
+def as_bool(value: Any) -> bool:
+    """A yes/no setting as Ansible's ``bool`` filter reads it (true, yes, on, 1; else false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1", "y", "t")
+    return bool(value)
+
+
 class _Renderer:
     """Plain Jinja over group_vars/all, the way Ansible would template those values."""
 
@@ -143,22 +150,24 @@ class _Renderer:
         return yaml.safe_load(rendered) if rendered.strip().startswith(("[", "{")) else rendered
 
 
-def _ceph_dir(folder: Path, all_vars: dict[str, Any], renderer: _Renderer) -> Path:
-    """Where the ceph role hands its files to the controller (its ``ceph_fetch_dir``).
+def _ceph_dir(folder: Path, all_vars: dict[str, Any], renderer: _Renderer) -> Path | None:
+    """Where the ceph role hands its files to the controller (its ``ceph_fetch_dir``); None if it hands none.
 
-    ``WERKRAUM_CEPH_FETCH_DIR`` names another folder (a converge run elsewhere,
-    or the end-to-end run's stand-in).
+    ``WERKRAUM_CEPH_FETCH_DIR`` names another folder (a converge run on another
+    machine, CI's copy of the hand-over, or the end-to-end run's stand-in).
     """
-    ceph_vars, _ = group_vars(folder, CEPH_GROUP)
     if os.environ.get("WERKRAUM_CEPH_FETCH_DIR"):
         return Path(os.environ["WERKRAUM_CEPH_FETCH_DIR"])
+    ceph_vars, _ = group_vars(folder, CEPH_GROUP)
+    group = str(ceph_vars.get("ceph_group", all_vars.get("ceph_group", CEPH_GROUP)))
     configured = ceph_vars.get("ceph_fetch_dir", all_vars.get("ceph_fetch_dir"))
-    if isinstance(configured, str) and configured and "{{" not in configured:
-        return Path(configured).expanduser()
-    if isinstance(configured, str) and "lookup" not in configured and configured:
-        return Path(str(renderer.render("ceph_fetch_dir", configured))).expanduser()
-    # The role's default: {{ lookup('env', 'HOME') }}/.werkraum/ceph/{{ ceph_group }}
-    return Path(os.environ.get("HOME", str(Path.home()))) / ".werkraum" / "ceph" / CEPH_GROUP
+    home = os.environ.get("HOME", str(Path.home()))
+    if configured is None:  # the role's default: {{ lookup('env', 'HOME') }}/.werkraum/ceph/{{ ceph_group }}
+        return Path(home) / ".werkraum" / "ceph" / group
+    if not str(configured).strip():
+        return None  # the role hands nothing over (ceph_fetch_dir: "")
+    text = str(configured).replace("{{ lookup('env', 'HOME') }}", home).replace('{{ lookup("env", "HOME") }}', home)
+    return Path(str(renderer.render("ceph_fetch_dir", text))).expanduser()
 
 
 def read_ceph_facts(directory: Path) -> CephFacts | None:
@@ -194,7 +203,7 @@ def _ceph_expected(folder: Path) -> bool:
     group_vars switch the role off.
     """
     ceph_vars, _ = group_vars(folder, CEPH_GROUP)
-    if not ceph_vars.get("ceph_deploy", True):
+    if not as_bool(ceph_vars.get("ceph_deploy", True)):
         return False
     static = folder / "hosts.yml"
     if not static.is_file():
@@ -207,8 +216,11 @@ def _ceph_expected(folder: Path) -> bool:
     return bool(ceph.get("hosts"))
 
 
-def load_rack_facts(inventory: Path) -> RackFacts:
-    """Read the rack facts of an inventory folder; every error names the file and variable."""
+def load_rack_facts(inventory: Path, *, ceph: bool = True) -> RackFacts:
+    """Read the rack facts of an inventory folder; every error names the file and variable.
+
+    ``ceph=False`` skips the ceph role's hand-over (what NetBox's sync needs is in group_vars alone).
+    """
     folder = inventory_folder(inventory.resolve())
     if not (folder / "group_vars").is_dir():
         raise WerkraumError(
@@ -231,5 +243,6 @@ def load_rack_facts(inventory: Path) -> RackFacts:
         settings[setting] = renderer.render(var, values[var])
         sources[setting] = f"{origin[var].relative_to(folder)}: {var}"
     expected = _ceph_expected(folder)
-    ceph = read_ceph_facts(_ceph_dir(folder, values, renderer)) if expected else None
-    return RackFacts(inventory=folder, settings=settings, sources=sources, ceph_expected=expected, ceph=ceph)
+    handed_over = _ceph_dir(folder, values, renderer) if expected and ceph else None
+    facts = read_ceph_facts(handed_over) if handed_over else None
+    return RackFacts(inventory=folder, settings=settings, sources=sources, ceph_expected=expected, ceph=facts)

@@ -40,7 +40,14 @@ def resolve_source(path: Path, kind: Kind = "any") -> Path:
     """
     path = path.resolve()
     if not path.exists():
-        raise WerkraumError(f"inventory {path} does not exist")
+        moved = path.name == NETBOX and path.parent.name == "inventories"
+        raise WerkraumError(
+            f"inventory {path} does not exist",
+            hint="the NetBox source moved into each rack's folder, beside its group_vars: "
+            "inventories/office/netbox.yml (or pass the folder, inventories/office)"
+            if moved
+            else None,
+        )
     if path.is_file():
         if kind == "static" and path.name == NETBOX:
             raise WerkraumError(
@@ -56,7 +63,8 @@ def resolve_source(path: Path, kind: Kind = "any") -> Path:
         hint = (
             f"write one like inventories/office/{STATIC}; {NETBOX} alone is read from NetBox"
             if kind == "static"
-            else f"copy inventories/office/{NETBOX} into {path}"
+            else f"copy inventories/lab/{NETBOX} into {path} and set its `site` filter to the slug of "
+            "werkraum_site (lower case, '-' for spaces)"
         )
         raise WerkraumError(f"inventory {path} has no {wanted.name} ({what})", hint=hint)
     if netbox.is_file():

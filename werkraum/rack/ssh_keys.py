@@ -12,7 +12,7 @@ import binascii
 import struct
 from typing import Any
 
-MIN_RSA_BITS = 3072
+MIN_RSA_BITS = 2048  # NIST SP 800-57's floor until 2030; 1024-bit keys are breakable
 # Key type -> the fields of its public blob after the type string (RFC 4253, 5656, 8709; OpenSSH's PROTOCOL.u2f).
 SSH_KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "ssh-ed25519": ("key",),
@@ -80,3 +80,21 @@ def ssh_key_problem(line: Any) -> str | None:
         return _check_key_blob(parts[0], blob)
     except ValueError as exc:
         return str(exc)
+
+
+# What sshd's PubkeyAcceptedAlgorithms (common_ssh_host_key_algorithms) accepts -> the key type it takes.
+SIGNATURE_KEY_TYPES = {
+    "ssh-ed25519": "ssh-ed25519",
+    "rsa-sha2-512": "ssh-rsa",
+    "rsa-sha2-256": "ssh-rsa",
+    "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384": "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521": "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com": "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+
+
+def accepted_key_types(algorithms: list[str]) -> set[str]:
+    """The key types sshd lets in, given the common role's algorithms (its template adds sk-ssh-ed25519)."""
+    return {SIGNATURE_KEY_TYPES[a] for a in [*algorithms, "sk-ssh-ed25519@openssh.com"] if a in SIGNATURE_KEY_TYPES}

@@ -19,16 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from werkraum.paths import repo_root
 from werkraum.rack.hostvars import HostVars, template_variables
 from werkraum.rack.inventory import inventory_folder, resolve_source
 from werkraum.rack.locate import Locator
-from werkraum.rack.ssh_keys import ssh_key_problem
+from werkraum.rack.ssh_keys import accepted_key_types, ssh_key_problem
 
 # Required on every host (rule 1); the roles and `werkraum netbox sync` read them.
 REQUIRED = (
     "werkraum_mgmt_address",
     "werkraum_mgmt_network",
-    "common_domain",
     "common_admins",
     "werkraum_site",
     "werkraum_rack",
@@ -43,6 +45,8 @@ CHECKED = (
     "ceph_public_network",
     "ceph_osd_devices",
     "werkraum_gpu_substrate",
+    "common_domain",
+    "common_ssh_host_key_algorithms",
     "group_names",
     "inventory_hostname",
 )
@@ -355,10 +359,12 @@ class Checker:
             self.add(host, "common_admins", "must be a non-empty list of admins, each with name and ssh_keys")
             return
         names: set[str] = set()
+        algorithms = host.values.get("common_ssh_host_key_algorithms", _role_default_algorithms())
+        accepted = accepted_key_types([str(a) for a in algorithms] if isinstance(algorithms, list) else [])
         for index, admin in enumerate(admins):
             name = admin.get("name") if isinstance(admin, dict) else None
             label = f"[{index}] {name}" if isinstance(name, str) and name else f"[{index}]"
-            for message in _admin_problems(admin, names):
+            for message in _admin_problems(admin, names, accepted):
                 self.add(host, "common_admins", f"{label}: {message}")
 
 
@@ -370,8 +376,22 @@ def _ip_network_ok(value: str) -> bool:
     return "/" in value
 
 
-def _admin_problems(admin: Any, names: set[str]) -> Iterator[str]:
-    """What is wrong with one entry of common_admins (``names``: the names seen before it)."""
+def _role_default_algorithms() -> list[str]:
+    """The common role's default common_ssh_host_key_algorithms (its defaults/main.yml: the one place it is set)."""
+    defaults = repo_root() / "roles" / "common" / "defaults" / "main.yml"
+    try:
+        value = (yaml.safe_load(defaults.read_text()) or {}).get("common_ssh_host_key_algorithms", [])
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(a) for a in value] if isinstance(value, list) else []
+
+
+def _admin_problems(admin: Any, names: set[str], accepted: set[str]) -> Iterator[str]:
+    """What is wrong with one entry of common_admins (``names``: the names seen before it).
+
+    ``accepted``: the key types sshd will let in under the common role's
+    settings; a valid key of another type would lock its admin out.
+    """
     if not isinstance(admin, dict):
         yield "is not a mapping with name and ssh_keys"
         return
@@ -390,3 +410,8 @@ def _admin_problems(admin: Any, names: set[str]) -> Iterator[str]:
         problem = ssh_key_problem(key)
         if problem:
             yield f"ssh_keys[{key_index}] {problem}"
+        elif accepted and str(key).split()[0] not in accepted:
+            yield (
+                f"ssh_keys[{key_index}] is of type {str(key).split()[0]}, which sshd refuses under "
+                f"common_ssh_host_key_algorithms (it accepts {', '.join(sorted(accepted))}): the admin could not log in"
+            )
