@@ -325,7 +325,7 @@ def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None
         if proc.returncode != 0:
             raise WerkraumError(f"pulumi preview of {slug} failed (exit {proc.returncode})")
         return
-    from werkraum.tenants.plan import offline_plan
+    from werkraum.infra.plan import offline_plan
 
     started = time.monotonic()
     plan = offline_plan(tenant_file, fleet.platform, fleet.directory)

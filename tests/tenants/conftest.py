@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 from werkraum.infra.offline import OfflinePlan
+from werkraum.infra.plan import offline_plan
 from werkraum.tenants.fleet import Fleet, load_fleet
-from werkraum.tenants.plan import offline_plan
 
 SAMPLES = ("mustermann", "schmidt", "weber")
 

@@ -14,10 +14,10 @@ import yaml
 from tests.conftest import ROOT
 from tests.tenants.conftest import MINIMAL, write_tenant
 from werkraum.infra.offline import OfflinePlan, Recorded, run_offline
+from werkraum.infra.plan import offline_plan
 from werkraum.infra.policies import QUOTA_TYPES, quota_fields
 from werkraum.infra.programs import platform_program
 from werkraum.tenants.fleet import load_fleet
-from werkraum.tenants.plan import offline_plan
 
 
 def one(plan: OfflinePlan, suffix: str, name: str | None = None) -> Recorded:

@@ -1,4 +1,4 @@
-"""`werkraum tenant plan`: the resources a tenant stack declares, computed offline."""
+"""`werkraum tenant plan`: the resources a tenant stack declares, computed offline (the program under mocks)."""
 
 from __future__ import annotations
 
