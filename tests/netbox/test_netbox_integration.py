@@ -20,6 +20,7 @@ from werkraum.netbox.local import LocalNetBox, free_port
 
 LAB = ROOT / "inventories" / "lab"
 LAB_HOSTS = {"gpu": "gpu-01", "ceph": "ceph-01", "control": "control-01", "service": "service-01"}
+LAB_SITE = "werkraum-lab"  # the session's NetBox holds other racks too (the office example of the parity test)
 
 
 def api(netbox: LocalNetBox) -> pynetbox.api:
@@ -35,17 +36,17 @@ def test_sync_creates_the_lab_rack(netbox: LocalNetBox, synced: subprocess.Compl
     assert synced.returncode == 0, synced.stderr
     assert "+ created device gpu-01" in synced.stdout
     nb = api(netbox)
-    site = nb.dcim.sites.get(slug="werkraum-lab")
+    site = nb.dcim.sites.get(slug=LAB_SITE)
     assert site and nb.dcim.racks.get(site_id=site.id, name="lab-rack-1")
     for role, name in LAB_HOSTS.items():
-        device = nb.dcim.devices.get(name=name)
+        device = nb.dcim.devices.get(name=name, site=LAB_SITE)
         assert device.role.slug == role and device.site.id == site.id
         assert device.device_type.model == "Lab container"
         assert [t.slug for t in device.tags] == ["werkraum"]
         assert device.primary_ip4 is not None
         iface = nb.dcim.interfaces.get(device_id=device.id, name="eth0")
         assert iface is not None
-    assert nb.dcim.devices.get(name="gpu-01").primary_ip4.address == "10.231.0.11/24"
+    assert nb.dcim.devices.get(name="gpu-01", site=LAB_SITE).primary_ip4.address == "10.231.0.11/24"
     assert nb.ipam.prefixes.get(prefix="10.231.0.0/24").status.value == "active"
     assert nb.ipam.prefixes.get(prefix="10.100.0.0/16").status.value == "container"
 
@@ -76,24 +77,24 @@ def test_dry_run_shows_changes_and_writes_nothing(
     assert "+ would create device gpu-02" in proc.stdout
     assert "+ would create address 10.231.0.12/24 (gpu-02)" in proc.stdout
     assert "nothing written" in proc.stdout
-    assert api(netbox).dcim.devices.get(name="gpu-02") is None
+    assert api(netbox).dcim.devices.get(name="gpu-02", site=LAB_SITE) is None
 
 
 def test_sync_updates_what_it_owns(netbox: LocalNetBox, nb_env: dict[str, str], synced: object) -> None:
     nb = api(netbox)
-    device = nb.dcim.devices.get(name="ceph-01")
+    device = nb.dcim.devices.get(name="ceph-01", site=LAB_SITE)
     device.update({"status": "planned"})
     proc = run_cli("netbox", "sync", "-i", str(LAB), env=nb_env)
     assert proc.returncode == 0, proc.stderr
     assert "~ updated device ceph-01: status 'planned' -> 'active'" in proc.stdout
-    assert nb.dcim.devices.get(name="ceph-01").status.value == "active"
+    assert nb.dcim.devices.get(name="ceph-01", site=LAB_SITE).status.value == "active"
 
 
 def test_untagged_device_is_not_taken_over(
     netbox: LocalNetBox, nb_env: dict[str, str], synced: object, tmp_path: Path
 ) -> None:
     nb = api(netbox)
-    site = nb.dcim.sites.get(slug="werkraum-lab")
+    site = nb.dcim.sites.get(slug=LAB_SITE)
     role = nb.dcim.device_roles.get(slug="gpu")
     dtype = nb.dcim.device_types.get(model="Lab container")
     nb.dcim.devices.create(name="handmade-01", site=site.id, role=role.id, device_type=dtype.id)
@@ -101,7 +102,7 @@ def test_untagged_device_is_not_taken_over(
     proc = run_cli("netbox", "sync", "-i", str(inv), env=nb_env)
     assert proc.returncode == 1
     assert "NetBox already has device handmade-01, not created by Werkraum (it lacks the tag 'werkraum')" in proc.stderr
-    assert nb.dcim.devices.get(name="handmade-01").status.value == "active"  # untouched
+    assert nb.dcim.devices.get(name="handmade-01", site=LAB_SITE).status.value == "active"  # untouched
     assert nb.ipam.ip_addresses.get(address="10.231.0.13/24") is None
 
 

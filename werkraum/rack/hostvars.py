@@ -87,6 +87,7 @@ def _ansible_failure(source: Path, proc: subprocess.CompletedProcess[str], netbo
 
 def run_debug_playbook(source: Path, names: Sequence[str], netbox: bool = False) -> list[dict[str, Any]]:
     """The two tasks' results (host -> result) of templating ``names`` on every host of ``source``."""
+    source = source.resolve()  # the playbook runs in a folder of its own
     env = tool_env()
     env |= {
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
