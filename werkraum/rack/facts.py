@@ -34,6 +34,7 @@ import yaml
 
 from werkraum.errors import WerkraumError
 from werkraum.rack.inventory import inventory_folder
+from werkraum.rack.locate import vars_files
 
 # Rack-wide facts in group_vars/all -> the platform setting each becomes.
 FACTS = {
@@ -85,19 +86,11 @@ class RackFacts:
         return [(what, ipaddress.IPv4Network(cidr)) for what, cidr in named]
 
 
-def _var_files(folder: Path, group: str) -> list[Path]:
-    base = folder / "group_vars"
-    files = [base / f"{group}{ext}" for ext in (".yml", ".yaml")]
-    if (base / group).is_dir():
-        files += sorted(p for p in (base / group).iterdir() if p.suffix in (".yml", ".yaml"))
-    return [f for f in files if f.is_file()]
-
-
 def group_vars(folder: Path, group: str) -> tuple[dict[str, Any], dict[str, Path]]:
     """The variables of ``group_vars/<group>`` as written, and the file that sets each."""
     values: dict[str, Any] = {}
     origin: dict[str, Path] = {}
-    for path in _var_files(folder, group):
+    for path in vars_files(folder / "group_vars", group):
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
@@ -110,11 +103,19 @@ def group_vars(folder: Path, group: str) -> tuple[dict[str, Any], dict[str, Path
     return values, origin
 
 
-def as_bool(value: Any) -> bool:
-    """A yes/no setting as Ansible's ``bool`` filter reads it (true, yes, on, 1; else false)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1", "y", "t")
-    return bool(value)
+_TRUE = frozenset({"true", "yes", "on", "1", "y", "t"})
+_FALSE = frozenset({"false", "no", "off", "0", "n", "f", ""})
+
+
+def as_bool(value: Any) -> bool | None:
+    """Ansible's ``| bool`` of a value, None where it is no boolean at all."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
 
 
 class _Renderer:

@@ -62,7 +62,7 @@ def _relative(path: Path, folder: Path) -> str:
         return str(path)
 
 
-def _vars_files(base: Path, name: str) -> list[Path]:
+def vars_files(base: Path, name: str) -> list[Path]:
     """The files Ansible's host_group_vars plugin reads for ``name``, in load order (later ones win)."""
     files = [base / f"{name}{suffix}" for suffix in VARS_SUFFIXES if (base / f"{name}{suffix}").is_file()]
     folder = base / name
@@ -163,12 +163,12 @@ class Locator:
 
     def _candidates(self, host: HostVars, variable: str) -> Iterator[str | None]:
         groups = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
-        yield self._set_in(_vars_files(self.folder / "host_vars", host.name), variable)
+        yield self._set_in(vars_files(self.folder / "host_vars", host.name), variable)
         if variable in self.source_vars.hosts.get(host.name, set()):
             yield self.source_name
         for group in reversed(groups):
-            yield self._set_in(_vars_files(self.folder / "group_vars", group), variable)
-        yield self._set_in(_vars_files(self.folder / "group_vars", "all"), variable)
+            yield self._set_in(vars_files(self.folder / "group_vars", group), variable)
+        yield self._set_in(vars_files(self.folder / "group_vars", "all"), variable)
         for group in [*reversed(groups), "all"]:
             if variable in self.source_vars.groups.get(group, set()):
                 yield self.source_name

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from werkraum.paths import repo_root
+from werkraum.rack.facts import as_bool
 from werkraum.rack.hostvars import HostVars, template_variables
 from werkraum.rack.inventory import inventory_folder, resolve_source
 from werkraum.rack.locate import Locator
@@ -68,8 +69,6 @@ OSD_PREFIXES = ("/dev/disk/by-id/", "/dev/disk/by-path/")
 MIN_CEPH_HOSTS = 3
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_TRUE = frozenset({"true", "yes", "on", "1", "y", "t"})
-_FALSE = frozenset({"false", "no", "off", "0", "n", "f", ""})
 
 
 @dataclass(frozen=True, order=True)
@@ -100,17 +99,6 @@ def validate_inventory(path: Path) -> list[Problem]:
 
 
 # --- the rules ---------------------------------------------------------------------------------
-
-
-def _as_bool(value: Any) -> bool | None:
-    """Ansible's ``| bool`` of a value, None where it is no boolean at all."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value != 0
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return None
 
 
 def _ipv4_network(value: Any) -> ipaddress.IPv4Network | None:
@@ -220,13 +208,13 @@ class Checker:
     def ceph_deploy(self, host: HostVars) -> bool:
         """Whether Ceph is deployed on ``host`` (ansible/ceph.yml: ``ceph_deploy | default(true) | bool``)."""
         return (
-            "ceph" in host.groups and host.ok("ceph_deploy") and _as_bool(host.values.get("ceph_deploy", True)) is True
+            "ceph" in host.groups and host.ok("ceph_deploy") and as_bool(host.values.get("ceph_deploy", True)) is True
         )
 
     def check_ceph(self, host: HostVars) -> None:
         if "ceph" not in host.groups:
             return
-        if "ceph_deploy" in host.values and _as_bool(host.values["ceph_deploy"]) is None:
+        if "ceph_deploy" in host.values and as_bool(host.values["ceph_deploy"]) is None:
             self.add(host, "ceph_deploy", f"{host.values['ceph_deploy']!r} is not true or false")
         if not self.ceph_deploy(host):
             return
