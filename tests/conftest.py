@@ -61,7 +61,7 @@ def make_lab_inventory(dest: Path, name: str, subnet_prefix: str, hosts: dict[st
 @pytest.fixture(scope="session", autouse=True)
 def ceph_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A STAND-IN for the ceph role's hand-over, so the platform program has an fsid (no Ceph in unit tests)."""
-    from werkraum.e2e.stacks import write_ceph_stand_in
+    from tests.harness.e2e.stacks import write_ceph_stand_in
 
     directory = write_ceph_stand_in(tmp_path_factory.mktemp("ceph"), TEST_FSID)
     with _env_set("WERKRAUM_CEPH_FETCH_DIR", str(directory)):

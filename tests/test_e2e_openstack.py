@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from werkraum.e2e.openstack import ApplyingMocks, Cloud, CloudRefusedError, Created, snake
+from tests.harness.e2e.openstack import ApplyingMocks, Cloud, CloudRefusedError, Created, snake
 from werkraum.infra.offline import run_offline
 from werkraum.infra.programs import platform_program, tenant_program
 from werkraum.tenants.fleet import load_fleet

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from werkraum import engine
-from werkraum.e2e import run as e2e_run
+from tests.harness import engine
+from tests.harness.e2e import run as e2e_run
 from werkraum.errors import WerkraumError
 
 GO_MOD = """module example.com/tool/v3
@@ -106,7 +106,7 @@ def test_blocked_checks_never_pass_without_a_named_waiver(monkeypatch: pytest.Mo
 
 
 def test_lab_kube_api_refuses_to_start_without_its_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from werkraum.lab import kube_api
+    from tests.harness.e2e import kube_api
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TEST_FSID, run_cli
-from werkraum.e2e.stacks import write_ceph_stand_in
+from tests.harness.e2e.stacks import write_ceph_stand_in
 from werkraum.errors import WerkraumError
 from werkraum.infra.offline import run_offline
 from werkraum.infra.programs import platform_program

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tests.harness.vm import Disk, VmLab
 from werkraum.errors import WerkraumError
-from werkraum.lab.vm import Disk, VmLab
 
 SPEC = {
     "name": "t",

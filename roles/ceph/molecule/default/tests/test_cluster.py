@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +21,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from werkraum.lab.vm import VmLab
+# The qemu guest lab is test harness, in the checkout's tests/ (not in the werkraum package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
+from tests.harness.vm import VmLab  # noqa: E402
 
 LAB = "molecule-ceph"
 HEALTH_TIMEOUT_S = 1200

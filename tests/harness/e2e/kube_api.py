@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from werkraum import engine
+from tests.harness import engine
 from werkraum.errors import WerkraumError, require_tool
 from werkraum.paths import state_dir
 from werkraum.progress import say, step

@@ -7,7 +7,7 @@ flows. Nova's and Cinder's API services answer quota and flavor calls from their
 databases; nothing schedules a VM or creates a volume (docs/testing.md).
 
 The first start provisions a container from the lab's Debian 12 image with
-``werkraum/data/lab/openstack-api.sh`` (about 4 minutes) and commits the result as
+``tests/harness/data/openstack-api.sh`` (about 4 minutes) and commits the result as
 an image tagged by the script's digest; later starts boot that image (seconds).
 Credentials are written to ``~/.local/state/werkraum/openstack-api/clouds.yaml``
 (cloud ``werkraum-lab``), the place ``OS_CLIENT_CONFIG_FILE`` points to in the
@@ -25,10 +25,11 @@ from typing import Any
 
 import yaml
 
+from tests.harness.paths import HARNESS_DATA
 from werkraum.errors import WerkraumError
 from werkraum.lab import podman
 from werkraum.lab.image import ImageRecipe, ensure_image, run_logged
-from werkraum.paths import DATA_DIR, podman_env, state_dir
+from werkraum.paths import podman_env, state_dir
 from werkraum.progress import say, step
 
 CLOUD = "werkraum-lab"
@@ -36,7 +37,7 @@ SYSTEM_CLOUD = "werkraum-lab-system"
 LAB_LABEL_VALUE = "openstack-api"
 IMAGE_NAME = "localhost/werkraum-openstack-api"
 PASSWORD_LABEL = "werkraum.openstack.password"
-SCRIPT = DATA_DIR / "lab" / "openstack-api.sh"
+SCRIPT = HARNESS_DATA / "openstack-api.sh"
 # Service -> (port, a path that answers once the service is up, with a token).
 SERVICES = {"keystone": 5000, "neutron": 9696, "nova": 8774, "cinder": 8776}
 READY_TIMEOUT_S = 240

@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from pulumi import automation as auto
-from werkraum import engine
-from werkraum.e2e.kube import Kube
-from werkraum.e2e.openstack_checks import OpenStackE2E
-from werkraum.e2e.stacks import (
+from tests.harness import engine
+from tests.harness.e2e import kube_api, openstack_api
+from tests.harness.e2e.kube import Kube
+from tests.harness.e2e.openstack_checks import OpenStackE2E
+from tests.harness.e2e.stacks import (
     PLATFORM_STACK,
     SHARED_CHANGE_ANNOTATION,
     Workspace,
@@ -36,7 +37,6 @@ from werkraum.e2e.stacks import (
 )
 from werkraum.infra import naming
 from werkraum.infra.quotas import kubernetes_quota
-from werkraum.lab import kube_api, openstack_api
 from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify

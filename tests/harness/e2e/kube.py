@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
+from tests.harness.e2e.kube_api import KubeApiLab
 from werkraum.errors import WerkraumError
-from werkraum.lab.kube_api import KubeApiLab
 
 # kind -> (API path prefix, plural); namespaced kinds take the namespace in the path.
 KINDS: dict[str, tuple[str, str, bool]] = {

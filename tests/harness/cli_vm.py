@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli.common import handle_errors
 from werkraum.errors import WerkraumError
 
 
@@ -38,7 +38,7 @@ def vm() -> None:
 @handle_errors
 def vm_up(spec_path: Path, instance_config: Path | None) -> None:
     """Build the guest image if needed, then start every guest of SPEC and wait for SSH."""
-    from werkraum.lab.vm import VmImageRecipe, VmLab, ensure_vm_image
+    from tests.harness.vm import VmImageRecipe, VmLab, ensure_vm_image
 
     try:
         spec = yaml.safe_load(spec_path.read_text())
@@ -61,7 +61,7 @@ def vm_up(spec_path: Path, instance_config: Path | None) -> None:
 @handle_errors
 def vm_stop(lab_name: str, guest: str, graceful: bool) -> None:
     """Stop GUEST of LAB_NAME: by default as a failed host (power pulled)."""
-    from werkraum.lab.vm import VmLab
+    from tests.harness.vm import VmLab
 
     VmLab.load(lab_name).stop(guest, hard=not graceful)
 
@@ -72,7 +72,7 @@ def vm_stop(lab_name: str, guest: str, graceful: bool) -> None:
 @handle_errors
 def vm_start(lab_name: str, guest: str) -> None:
     """Start GUEST of LAB_NAME again (its disks are kept) and wait for SSH."""
-    from werkraum.lab.vm import VmLab
+    from tests.harness.vm import VmLab
 
     lab = VmLab.load(lab_name)
     if not lab.running(guest):
@@ -85,7 +85,7 @@ def vm_start(lab_name: str, guest: str) -> None:
 @handle_errors
 def vm_status(lab_name: str) -> None:
     """Show each guest of LAB_NAME: address and whether it runs."""
-    from werkraum.lab.vm import VmLab
+    from tests.harness.vm import VmLab
 
     lab = VmLab.load(lab_name)
     for guest in lab.guests:
@@ -98,7 +98,7 @@ def vm_status(lab_name: str) -> None:
 @handle_errors
 def vm_down(lab_name: str) -> None:
     """Stop every guest of LAB_NAME and remove its disks, bridge and state (no error if it is not up)."""
-    from werkraum.lab.vm import VmLab
+    from tests.harness.vm import VmLab
 
     try:
         lab = VmLab.load(lab_name)

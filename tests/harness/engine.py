@@ -5,7 +5,7 @@ Go program whose module the proxy serves. Their go.mod files replace sibling mod
 with paths inside their repository (``=> ../sdk``), so ``go install module@version``
 refuses them. The build copies the module's source out of the module cache, points
 those local replaces at the published modules, runs the generators the module needs,
-and builds. Versions are pinned in ``werkraum/data/engine/versions.toml``; the results
+and builds. Versions are pinned in ``tests/harness/data/engine/versions.toml``; the results
 are cached outside the repository, one folder per component, version and recipe.
 """
 
@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.harness.paths import HARNESS_DATA
 from werkraum.errors import WerkraumError, require_tool
-from werkraum.paths import DATA_DIR, cache_dir
+from werkraum.paths import cache_dir
 from werkraum.progress import say
 
-VERSIONS_FILE = DATA_DIR / "engine" / "versions.toml"
+VERSIONS_FILE = HARNESS_DATA / "engine" / "versions.toml"
 
 
 class EngineBuildError(WerkraumError):

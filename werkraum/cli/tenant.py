@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli.common import handle_errors
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
 
@@ -236,8 +236,8 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
 @handle_errors
 def tenant_changed(base: str, head: str | None, fmt: str, action: str) -> None:
     """List the stacks a change touches: its tenant files, or all tenants when shared code or plans change."""
-    from werkraum.ci import github_matrix, gitlab_child_pipeline
     from werkraum.tenants.changed import changed_stacks
+    from werkraum.tenants.pipelines import github_matrix, gitlab_child_pipeline
 
     change = changed_stacks(repo_root(), base, head)
     if fmt == "json":

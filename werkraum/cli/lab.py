@@ -1,4 +1,4 @@
-"""The `werkraum` command line."""
+"""`werkraum lab ...`: the lab rack, one podman systemd host per node group on this machine."""
 
 from __future__ import annotations
 
@@ -9,44 +9,9 @@ from typing import Any
 
 import click
 
-from werkraum import __version__
-from werkraum.cli_common import handle_errors, inventory_option
-from werkraum.cli_e2e import e2e
-from werkraum.cli_engine import engine
-from werkraum.cli_netbox import netbox
-from werkraum.cli_platform import platform
-from werkraum.cli_rack import rack
-from werkraum.cli_tenant import tenant
-from werkraum.cli_vm import vm
+from werkraum.cli.common import handle_errors, inventory_option
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="werkraum")
-def main() -> None:
-    """Werkraum: run a self-hosted, multi-tenant AI workspace platform from one repository.
-
-    \b
-    lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
-    tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
-    rack    the real rack: validate its inventory, converge ansible/site.yml through ansible-runner
-    netbox  NetBox, the source of truth: sync the rack into it
-    platform  the platform stack's settings, derived from the rack
-    engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules
-    e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e)
-    """
-
-
-main.add_command(tenant)
-main.add_command(rack)
-main.add_command(netbox)
-main.add_command(platform)
-main.add_command(engine)
-main.add_command(e2e)
-
-
-# --- lab ------------------------------------------------------------------------------
 
 INVENTORY_OPTION = inventory_option("Lab inventory (default: inventories/lab).")
 
@@ -57,12 +22,9 @@ def _rack(inventory: Path | None) -> Any:
     return load_rack((inventory or repo_root() / "inventories" / "lab").resolve())
 
 
-@main.group()
+@click.group()
 def lab() -> None:
     """The lab rack: one podman systemd host per node group, on a network of its own."""
-
-
-lab.add_command(vm)
 
 
 @lab.command("up")
@@ -191,7 +153,3 @@ def lab_image(rebuild: bool, prune: bool, suite: str) -> None:
         for old in remove_images(recipe):
             click.echo(f"removed {old}", err=True)
     click.echo(ref)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi import automation as auto
-from werkraum import engine
+from tests.harness import engine
 from werkraum.infra.programs import platform_program, tenant_program
 from werkraum.tenants.platform import PlatformSpec, load_platform
 

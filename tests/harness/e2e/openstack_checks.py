@@ -1,7 +1,7 @@
 """Checks of the OpenStack half, read back from the lab cloud with openstacksdk.
 
 The resources were created by the programs through ``ApplyingMocks`` (see
-``werkraum.e2e.openstack``); every value checked here is read from Keystone,
+``tests.harness.e2e.openstack``); every value checked here is read from Keystone,
 Neutron, Nova or Cinder and compared with the tenant's file and the platform
 settings, not with what the program declared.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from werkraum.e2e.openstack import ApplyingMocks, Cloud, Created
-from werkraum.e2e.stacks import PLATFORM_PROJECT, PLATFORM_STACK, TENANT_PROJECT, Workspace
+from tests.harness.e2e.openstack import ApplyingMocks, Cloud, Created
+from tests.harness.e2e.stacks import PLATFORM_PROJECT, PLATFORM_STACK, TENANT_PROJECT, Workspace
 from werkraum.infra import naming
 from werkraum.infra.offline import OfflinePlan, run_offline
 from werkraum.infra.programs import platform_program, tenant_program

@@ -32,12 +32,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.harness.paths import HARNESS_DATA
 from werkraum.errors import WerkraumError, require_tool
 from werkraum.lab.image import host_mirrors, install_local_cas, local_ca_digest, run_logged, sources_list
-from werkraum.paths import DATA_DIR, cache_dir, state_dir
+from werkraum.paths import cache_dir, state_dir
 from werkraum.progress import say, step
 
-GUEST_DATA = DATA_DIR / "vm"
+GUEST_DATA = HARNESS_DATA / "vm"
 ROOT_LABEL = "rootfs"
 ROOT_SIZE_GB = 12
 SSH_TIMEOUT_S = 420
@@ -47,7 +48,7 @@ SSH_TIMEOUT_S = 420
 
 
 def _guest_files_digest() -> str:
-    """A digest of the files copied into every guest image (werkraum/data/vm)."""
+    """A digest of the files copied into every guest image (tests/harness/data/vm)."""
     files = sorted(p for p in GUEST_DATA.rglob("*") if p.is_file())
     blob = b"".join(str(p.relative_to(GUEST_DATA)).encode() + p.read_bytes() for p in files)
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli.common import handle_errors
 from werkraum.errors import WerkraumError
 
 
@@ -24,7 +24,7 @@ def engine_build(names: tuple[str, ...], force: bool) -> None:
     fails to build, is named with its module, version and the error; the others
     still build, and the command exits non-zero.
     """
-    from werkraum import engine as eng
+    from tests.harness import engine as eng
 
     components = eng.load_components()
     unknown = [n for n in names if n not in components]
@@ -55,7 +55,7 @@ def engine_build(names: tuple[str, ...], force: bool) -> None:
 @handle_errors
 def engine_status() -> None:
     """Which pinned components are built (nothing is built or downloaded)."""
-    from werkraum import engine as eng
+    from tests.harness import engine as eng
 
     components = eng.load_components()
     for name, path in eng.installed(components.values()).items():

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli.common import handle_errors
 
 
 @click.command("e2e")
@@ -23,7 +23,7 @@ def e2e(verbose: bool, keep: bool) -> None:
     Exit 0: every check passed. 1: a check failed. 2: checks were BLOCKED because a
     component cannot be built here and WERKRAUM_E2E_ACCEPT_BLOCKED does not name it.
     """
-    from werkraum.e2e import run as e2e_run
+    from tests.harness.e2e import run as e2e_run
 
     echo = (lambda line: click.echo(line.rstrip(), err=True)) if verbose else None
     report = e2e_run.run(on_output=echo, keep=keep)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from werkraum.cli_common import handle_errors, inventory_option
+from werkraum.cli.common import handle_errors, inventory_option
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
 

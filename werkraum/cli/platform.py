@@ -6,7 +6,7 @@ import json
 
 import click
 
-from werkraum.cli_common import handle_errors
+from werkraum.cli.common import handle_errors
 
 
 @click.group()

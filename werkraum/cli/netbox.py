@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from werkraum.cli_common import handle_errors, inventory_option
+from werkraum.cli.common import handle_errors, inventory_option
 
 URL_OPTION = click.option("--url", envvar="NETBOX_API", help="NetBox URL (default: $NETBOX_API).")
 TOKEN_OPTION = click.option("--token", envvar="NETBOX_TOKEN", help="API token (default: $NETBOX_TOKEN).")

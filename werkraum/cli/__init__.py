@@ -1,0 +1,59 @@
+"""The `werkraum` command line: one module per command group, each command thin (parse, call, print).
+
+The development commands (`engine`, `e2e`, `lab vm`) are not part of the package:
+they live in the checkout's test harness (tests/harness/commands.py) and are added
+when the CLI runs from a checkout that has it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from werkraum import __version__
+from werkraum.cli.lab import lab
+from werkraum.cli.netbox import netbox
+from werkraum.cli.platform import platform
+from werkraum.cli.rack import rack
+from werkraum.cli.tenant import tenant
+
+HARNESS_COMMANDS = "tests.harness.commands"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="werkraum")
+def main() -> None:
+    """Werkraum: run a self-hosted, multi-tenant AI workspace platform from one repository.
+
+    \b
+    lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
+    tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
+    rack    the real rack: validate its inventory, converge ansible/site.yml through ansible-runner
+    netbox  NetBox, the source of truth: sync the rack into it
+    platform  the platform stack's settings, derived from the rack
+    engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules (development)
+    e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e; development)
+    """
+
+
+for group in (tenant, rack, netbox, platform, lab):
+    main.add_command(group)
+
+
+def _add_development_commands() -> None:
+    """`engine`, `e2e` and `lab vm` from the checkout's harness, when this package runs from a checkout."""
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "tests" / "harness" / "commands.py").is_file():
+        return
+    if str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    importlib.import_module(HARNESS_COMMANDS).register(main, lab)
+
+
+_add_development_commands()
+
+if __name__ == "__main__":
+    main()
