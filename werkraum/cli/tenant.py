@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +77,16 @@ def tenant_allocate(slug: str, stacks_dir: Path | None, use_netbox: bool | None)
     the same slug (the same prefix again on a second run), and explicit CIDRs of
     all tenant files are checked against NetBox and recorded there.
     """
+    from werkraum.netbox.client import wanted
     from werkraum.tenants.scaffold import allocate_network, next_free_in_files
 
     fleet = _fleet(stacks_dir)
     fleet.by_slug(slug)  # an unknown tenant fails before NetBox is asked
-    if _netbox_wanted(use_netbox):
-        from werkraum.netbox.client import session
-        from werkraum.netbox.ipam import netbox_allocator
+    if wanted(use_netbox):
+        from werkraum.netbox.ipam import allocate_from_netbox
 
-        with session() as api:
-            source = f"NetBox at {api.werkraum_url}"
-            cidr, changed = allocate_network(slug, fleet, netbox_allocator(api))
+        cidr, changed, url = allocate_from_netbox(slug, fleet)
+        source = f"NetBox at {url}"
     else:
         source = "the tenant files"
         cidr, changed = allocate_network(slug, fleet, next_free_in_files)
@@ -97,27 +94,6 @@ def tenant_allocate(slug: str, stacks_dir: Path | None, use_netbox: bool | None)
         click.echo(f"{slug}: network.cidr {cidr} allocated from {source} and written to its file")
     else:
         click.echo(f"{slug}: network.cidr {cidr} (already in its file; checked against {source})")
-
-
-def _netbox_wanted(flag: bool | None) -> bool:
-    """--netbox/--no-netbox as given, else NetBox when NETBOX_API is set."""
-    return bool(os.environ.get("NETBOX_API")) if flag is None else flag
-
-
-def _allocate_new_in_netbox(slug: str, name: str, fleet: Any) -> tuple[str, Callable[[], None] | None]:
-    """Allocate a new tenant's prefix in NetBox; returns it and how to give it back."""
-    from werkraum.netbox.client import session, translate_errors
-    from werkraum.netbox.ipam import TenantNetwork, allocate_in_fleet, release
-
-    with session() as api:
-        cidr, now = allocate_in_fleet(api, fleet, TenantNetwork(slug, name, None))
-    click.echo(f"{slug}: network.cidr {cidr} from NetBox at {api.werkraum_url}", err=True)
-
-    def give_back() -> None:
-        with translate_errors(api.werkraum_url):
-            release(api, slug, cidr)
-
-    return cidr, give_back if now else None
 
 
 def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -> Any:
@@ -157,7 +133,8 @@ def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -
 @handle_errors
 def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
     """Scaffold stacks/Pulumi.SLUG.yaml from flags (or prompts on a terminal); it validates and plans as written."""
-    from werkraum.tenants.scaffold import NewTenant, create_tenant
+    from werkraum.netbox.client import wanted
+    from werkraum.tenants.scaffold import NewTenant, comma_list, create_tenant, parse_quotas, parse_workspaces
 
     missing: list[str] = []
     name = _ask(opts["name"], "Display name", "--name", missing)
@@ -171,29 +148,6 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
             f"tenant new {slug}: missing {', '.join(missing)}",
             hint="give them as flags, or run on a terminal to be asked",
         )
-    quotas: dict[str, int] = {}
-    for item in opts["quotas"]:
-        key, _, value = item.partition("=")
-        if not value.isdigit():
-            raise WerkraumError(f"--quota {item!r}: expected NAME=NUMBER, e.g. gpus=2")
-        quotas[key] = int(value)
-    workspaces = []
-    for item in opts["workspaces"]:
-        parts = item.split(":")
-        if len(parts) not in (2, 3):
-            raise WerkraumError(f"--workspace {item!r}: expected NAME:PROFILE[:member,member]")
-        workspaces.append(
-            {
-                "name": parts[0],
-                "profile": parts[1],
-                "members": [m for m in (parts[2] if len(parts) == 3 else "").split(",") if m],
-            }
-        )
-    started = time.monotonic()
-    fleet = _fleet(stacks_dir)
-    cidr, release = opts["cidr"], None
-    if cidr is None and _netbox_wanted(opts["use_netbox"]):
-        cidr, release = _allocate_new_in_netbox(slug, name, fleet)
     new = NewTenant(
         slug=slug,
         name=name,
@@ -202,23 +156,27 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
         contact_name=contact_name,
         contact_email=contact_email,
         domain=domain,
-        cidr=cidr,
-        features=[f for f in opts["features"].split(",") if f] if opts["features"] else None,
-        apps=[a for a in opts["apps"].split(",") if a],
-        quotas=quotas,
+        cidr=opts["cidr"],
+        features=comma_list(opts["features"]) if opts["features"] else None,
+        apps=comma_list(opts["apps"]),
+        quotas=parse_quotas(opts["quotas"]),
         primary_color=opts["primary_color"],
         secondary_color=opts["secondary_color"],
         assistant_name=opts["assistant_name"],
         welcome_message=opts["welcome_message"],
         logo=opts["logo"],
-        workspaces=workspaces,
+        workspaces=parse_workspaces(opts["workspaces"]),
     )
-    try:
+    started = time.monotonic()
+    fleet = _fleet(stacks_dir)
+    if new.cidr is None and wanted(opts["use_netbox"]):
+        from werkraum.netbox.ipam import new_tenant_prefix
+
+        with new_tenant_prefix(slug, name, fleet) as (new.cidr, url):  # given back if the file is not written
+            click.echo(f"{slug}: network.cidr {new.cidr} from NetBox at {url}", err=True)
+            path = create_tenant(new, fleet)
+    else:
         path = create_tenant(new, fleet)
-    except BaseException:
-        if release:
-            release()  # the file was not written: give the prefix back to NetBox
-        raise
     click.echo(f"wrote {path} (valid, {time.monotonic() - started:.2f}s); next: werkraum tenant plan {slug}")
 
 

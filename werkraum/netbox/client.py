@@ -31,6 +31,11 @@ class _Session(requests.Session):
         return super().request(*args, **kwargs)
 
 
+def wanted(flag: bool | None) -> bool:
+    """A --netbox/--no-netbox flag as given, else NetBox when NETBOX_API is set."""
+    return bool(os.environ.get("NETBOX_API")) if flag is None else flag
+
+
 def settings(url: str | None = None, token: str | None = None) -> tuple[str, str]:
     url = (url or os.environ.get("NETBOX_API") or "").rstrip("/")
     token = token or os.environ.get("NETBOX_TOKEN") or ""

@@ -12,15 +12,16 @@ recorded, so NetBox and stacks/ never disagree silently.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pynetbox
 
 from werkraum.errors import WerkraumError
-from werkraum.netbox.client import TAG
+from werkraum.netbox.client import TAG, session, translate_errors
 from werkraum.tenants.fleet import Fleet
 from werkraum.tenants.loader import TenantFile
 
@@ -181,3 +182,30 @@ def netbox_allocator(api: pynetbox.api) -> Callable[[TenantFile, Fleet], str]:
         return allocate_in_fleet(api, fleet, network)[0]
 
     return allocator
+
+
+@contextlib.contextmanager
+def new_tenant_prefix(slug: str, name: str, fleet: Fleet) -> Iterator[tuple[str, str]]:
+    """A new tenant's prefix from NetBox IPAM, as (cidr, NetBox URL).
+
+    If the block fails (the tenant file was not written), a prefix allocated here is
+    given back, so a failed `tenant new` leaves nothing behind in NetBox.
+    """
+    with session() as api:
+        cidr, now = allocate_in_fleet(api, fleet, TenantNetwork(slug, name, None))
+    try:
+        yield cidr, api.werkraum_url
+    except BaseException:
+        if now:
+            with translate_errors(api.werkraum_url):
+                release(api, slug, cidr)
+        raise
+
+
+def allocate_from_netbox(slug: str, fleet: Fleet) -> tuple[str, bool, str]:
+    """`tenant allocate` with NetBox: (cidr, whether the file changed, NetBox URL)."""
+    from werkraum.tenants.scaffold import allocate_network
+
+    with session() as api:
+        cidr, changed = allocate_network(slug, fleet, netbox_allocator(api))
+    return cidr, changed, api.werkraum_url

@@ -17,6 +17,7 @@ files at once; Werkraum's commands therefore pick one (``static`` or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -73,3 +74,19 @@ def resolve_source(path: Path, kind: Kind = "any") -> Path:
         return static
     # A folder of another layout (a plain Ansible inventory directory): Ansible reads it whole.
     return path
+
+
+def validation_sources(inventory: Path) -> list[Path]:
+    """The sources `rack validate` checks: a folder's hosts.yml offline, its netbox.yml too when NETBOX_API is set.
+
+    A folder with only netbox.yml is read from NetBox; a folder of another layout, or
+    one file, is read as Ansible would read it.
+    """
+    path = resolve_source(inventory)  # a path that does not exist stops here
+    folder = inventory.resolve()
+    if not folder.is_dir():
+        return [path]
+    sources = [folder / STATIC] if (folder / STATIC).is_file() else []
+    if (folder / NETBOX).is_file() and (os.environ.get("NETBOX_API") or not sources):
+        sources.append(folder / NETBOX)
+    return sources or [path]

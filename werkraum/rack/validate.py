@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
 from werkraum.rack.facts import as_bool
 from werkraum.rack.hostvars import HostVars, template_variables
@@ -403,3 +404,17 @@ def _admin_problems(admin: Any, names: set[str], accepted: set[str]) -> Iterator
                 f"ssh_keys[{key_index}] is of type {str(key).split()[0]}, which sshd refuses under "
                 f"common_ssh_host_key_algorithms (it accepts {', '.join(sorted(accepted))}): the admin could not log in"
             )
+
+
+def require_valid(source: Path) -> int:
+    """`rack validate`'s checks of one inventory source; raises naming every problem, else returns its host count."""
+    from werkraum.inventory import load_inventory
+
+    problems = validate_inventory(source)
+    if problems:
+        raise WerkraumError(
+            f"inventory {source}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
+            + "".join(f"\n    {p}" for p in problems),
+            hint="fix each one where it names; nothing was converged",
+        )
+    return len(load_inventory(source)["_meta"]["hostvars"])

@@ -58,6 +58,34 @@ class NewTenant:
     workspaces: list[dict[str, Any]] = field(default_factory=list)
 
 
+def parse_quotas(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """`--quota NAME=NUMBER` flags (repeatable) as a quota mapping."""
+    quotas: dict[str, int] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or not value.isdigit():
+            raise WerkraumError(f"--quota {item!r}: expected NAME=NUMBER, e.g. gpus=2")
+        quotas[key] = int(value)
+    return quotas
+
+
+def parse_workspaces(items: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    """`--workspace NAME:PROFILE[:member,member]` flags (repeatable) as workspace entries."""
+    workspaces = []
+    for item in items:
+        parts = item.split(":")
+        if len(parts) not in (2, 3):
+            raise WerkraumError(f"--workspace {item!r}: expected NAME:PROFILE[:member,member]")
+        members = [m for m in (parts[2] if len(parts) == 3 else "").split(",") if m]
+        workspaces.append({"name": parts[0], "profile": parts[1], "members": members})
+    return workspaces
+
+
+def comma_list(value: str | None) -> list[str]:
+    """A comma-separated flag as a list, without empty items."""
+    return [item for item in (value or "").split(",") if item]
+
+
 def _spec(t: NewTenant, cidr: str, logo: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": t.name,
