@@ -1,4 +1,4 @@
-"""The qemu guest lab's spec checks and CLI errors, and the ceph role's disk probe.
+"""The qemu guest lab's spec checks, guest image recipe, guest processes and CLI errors, and the ceph role's disk probe.
 
 Starting guests takes minutes under emulation; that is exercised by the ceph
 role's Molecule scenario (make test-ceph), not here.
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.harness.vm import Disk, VmLab
+from tests.harness.vm import GUEST_DATA, ROOT_LABEL, ROOT_SIZE_GB, Disk, VmImageRecipe, VmLab, guest_recipe
 from werkraum.errors import WerkraumError
+from werkraum.lab.image import ImageRecipe, disk_dir
 
 SPEC = {
     "name": "t",
@@ -78,3 +80,34 @@ def test_disk_probe_reports_a_path_without_a_block_device_as_missing(path: str) 
         "fsid": "",
         "osd_id": "",
     }
+
+
+def test_the_guest_disk_is_built_from_the_one_image_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    recipe = guest_recipe()
+    assert isinstance(recipe, ImageRecipe) and VmImageRecipe is guest_recipe  # the name cli_vm.py calls
+    assert {"linux-image-amd64", "openssh-server", "python3"} <= set(recipe.packages)
+    assert recipe.overlay == GUEST_DATA and recipe.remove == ("etc/ssh/ssh_host_*",)
+    assert ("etc/fstab", "LABEL=rootfs / ext4 defaults,errors=remount-ro 0 1\n") in recipe.files
+    # The cache key follows the recipe: preloaded packages and the release rebuild the disk.
+    assert guest_recipe(preload=("ceph-osd",)).digest() != recipe.digest() == guest_recipe().digest()
+    assert guest_recipe(suite="trixie").digest() != recipe.digest()
+    assert disk_dir(recipe, ROOT_SIZE_GB, ROOT_LABEL).name.startswith("debian-bookworm-")
+
+
+def test_a_guest_is_a_process_found_and_stopped_through_its_pidfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `werkraum lab vm stop` does to a guest an earlier command started (a stand-in process, not qemu)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    lab = VmLab.from_spec(SPEC)
+    assert not lab.running("ceph-01")
+    lab.stop("ceph-01")  # not running: nothing to do
+    stand_in = lab._qemu("ceph-01", [sys.executable, "-c", "import time; time.sleep(60)"])
+    stand_in.spawn()
+    pidfile = lab.dir / "ceph-01" / "qemu.pid"
+    assert pidfile.read_text().strip() == str(stand_in.pid)
+    later = VmLab.from_spec(SPEC)  # another command: it knows the guest only by its pidfile
+    assert later.running("ceph-01")
+    later.stop("ceph-01", hard=True)
+    assert not later.running("ceph-01") and not pidfile.exists()

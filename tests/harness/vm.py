@@ -21,12 +21,10 @@ import base64
 import hashlib
 import ipaddress
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,8 +32,9 @@ from typing import Any
 
 from tests.harness.paths import HARNESS_DATA
 from werkraum.errors import WerkraumError, require_tool
-from werkraum.lab.image import host_mirrors, install_local_cas, local_ca_digest, run_logged, sources_list
-from werkraum.paths import cache_dir, state_dir
+from werkraum.lab.image import ImageRecipe, ensure_disk, run_checked
+from werkraum.lifecycle import Process
+from werkraum.paths import state_dir
 from werkraum.progress import say, step
 
 GUEST_DATA = HARNESS_DATA / "vm"
@@ -46,49 +45,54 @@ SSH_TIMEOUT_S = 420
 
 # --- the guest image -------------------------------------------------------------------
 
+# A bare Debian host as the installer leaves it: kernel, systemd, SSH, Python for Ansible.
+GUEST_PACKAGES = (
+    "linux-image-amd64",
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "initramfs-tools",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "iproute2",
+    "procps",
+    "ca-certificates",
+    "dbus",
+    "e2fsprogs",
+)
 
-def _guest_files_digest() -> str:
-    """A digest of the files copied into every guest image (tests/harness/data/vm)."""
-    files = sorted(p for p in GUEST_DATA.rglob("*") if p.is_file())
-    blob = b"".join(str(p.relative_to(GUEST_DATA)).encode() + p.read_bytes() for p in files)
-    return hashlib.sha256(blob).hexdigest()[:12]
 
+def guest_recipe(suite: str = "bookworm", preload: tuple[str, ...] = ()) -> ImageRecipe:
+    """The guest disk's recipe: the one lab image recipe with a kernel, SSH and the first-boot unit.
 
-@dataclass(frozen=True)
-class VmImageRecipe:
-    """What the guest disk holds; its hash names the cached image."""
-
-    suite: str = "bookworm"
-    # A bare Debian host as the installer leaves it: kernel, systemd, SSH, Python for Ansible.
-    packages: tuple[str, ...] = (
-        "linux-image-amd64",
-        "systemd",
-        "systemd-sysv",
-        "udev",
-        "kmod",
-        "initramfs-tools",
-        "openssh-server",
-        "python3",
-        "sudo",
-        "iproute2",
-        "procps",
-        "ca-certificates",
-        "dbus",
-        "e2fsprogs",
+    ``preload``: packages a role would install anyway, baked in so that a test does
+    not spend minutes in dpkg under emulation (the role's install task still runs).
+    The guest reads its hostname, address and SSH key from the kernel command line
+    (werkraum-guest-config, from tests/harness/data/vm); SSH host keys are made per
+    guest at first boot; qemu's user-mode network answers DNS on 10.0.2.3.
+    """
+    return ImageRecipe(
+        suite=suite,
+        packages=GUEST_PACKAGES,
+        masked_units=("getty@tty1.service",),
+        preload=tuple(preload),
+        overlay=GUEST_DATA,
+        enabled_units=(
+            ("sysinit.target", "/etc/systemd/system/werkraum-guest-config.service"),
+            ("multi-user.target", "/lib/systemd/system/systemd-networkd.service"),
+        ),
+        remove=("etc/ssh/ssh_host_*",),
+        files=(
+            ("etc/fstab", f"LABEL={ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1\n"),
+            ("etc/resolv.conf", "nameserver 10.0.2.3\n"),
+        ),
     )
-    # Packages a role would install anyway, preloaded so that a test does not
-    # spend minutes in dpkg under emulation (the role's install task still runs).
-    preload: tuple[str, ...] = ()
-    revision: int = 1
-    guest_files: str = field(default_factory=_guest_files_digest)
-    local_ca: str = field(default_factory=local_ca_digest)
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
-    @property
-    def directory(self) -> Path:
-        return cache_dir() / "vm-images" / f"debian-{self.suite}-{self.digest()}"
+# The name tests/harness/cli_vm.py builds the recipe with.
+VmImageRecipe = guest_recipe
 
 
 def require(tool: str, package: str) -> str:
@@ -97,111 +101,14 @@ def require(tool: str, package: str) -> str:
     )
 
 
-def ensure_vm_image(recipe: VmImageRecipe) -> Path:
+def ensure_vm_image(recipe: ImageRecipe) -> Path:
     """Return the folder with root.qcow2, vmlinuz and initrd.img, building it if absent."""
-    target = recipe.directory
-    if (target / "root.qcow2").is_file():
-        say(f"    guest image {target.name} is cached (recipe unchanged)")
-        return target
-    debootstrap = require("debootstrap", "debootstrap")
-    qemu_img = require("qemu-img", "qemu-utils")
-    mirror, security = host_mirrors()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        packages = ",".join(recipe.packages)
-        with step(f"Building guest image {target.name} with debootstrap (about 4 minutes)"):
-            cmd = [debootstrap, "--variant=minbase", f"--include={packages}", recipe.suite, str(rootfs), mirror]
-            run_logged(cmd, Path(tmp) / "debootstrap.log", what="debootstrap")
-        with step("Configuring the guest image (network, SSH, first-boot unit)"):
-            _configure_rootfs(rootfs, recipe, mirror, security)
-        if recipe.preload:
-            with step(f"Preloading {len(recipe.preload)} packages into the guest image with apt"):
-                _apt_install(rootfs, recipe.preload, Path(tmp) / "apt.log")
-        _finish_rootfs(rootfs)
-        out = Path(tmp) / "image"
-        out.mkdir()
-        kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
-        initrds = sorted((rootfs / "boot").glob("initrd.img-*"))
-        if not kernels or not initrds:
-            raise WerkraumError("the guest image has no kernel or initrd in /boot", hint="check the debootstrap log")
-        shutil.copy2(kernels[-1], out / "vmlinuz")
-        shutil.copy2(initrds[-1], out / "initrd.img")
-        with step(f"Writing the guest disk ({ROOT_SIZE_GB} GiB ext4, sparse)"):
-            raw = Path(tmp) / "root.raw"
-            with raw.open("wb") as fh:
-                fh.truncate(ROOT_SIZE_GB * 1024**3)
-            _check(["mkfs.ext4", "-q", "-L", ROOT_LABEL, "-d", str(rootfs), str(raw)], "mkfs.ext4")
-            _check([qemu_img, "convert", "-O", "qcow2", str(raw), str(out / "root.qcow2")], "qemu-img convert")
-        out.rename(target)
-    # Older recipes of this release are dead weight (about 1.5 GB each).
-    for old in target.parent.glob(f"debian-{recipe.suite}-*"):
-        if old != target and (old / "root.qcow2").is_file() and not _in_use(old):
-            shutil.rmtree(old, ignore_errors=True)
-            say(f"    removed the older guest image {old.name}")
-    return target
+    return ensure_disk(recipe, size_gb=ROOT_SIZE_GB, label=ROOT_LABEL, in_use=_in_use)
 
 
 def _in_use(image: Path) -> bool:
     """Whether a guest of any lab still boots from this image (its overlay needs it)."""
     return any(p.read_text() == str(image) for p in (state_dir() / "vm").glob("*/*/image"))
-
-
-def _configure_rootfs(rootfs: Path, recipe: VmImageRecipe, mirror: str, security: str) -> None:
-    (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
-    if recipe.local_ca:
-        install_local_cas(rootfs)
-    (rootfs / "etc/fstab").write_text(f"LABEL={ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1\n")
-    for name in ("etc/hostname", "etc/machine-id"):
-        (rootfs / name).write_text("")
-    # Host keys are made per guest at first boot, not shared through the image.
-    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()
-    for src in GUEST_DATA.rglob("*"):
-        if src.is_file():
-            dest = rootfs / src.relative_to(GUEST_DATA)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
-    wants = rootfs / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    sysinit = rootfs / "etc/systemd/system/sysinit.target.wants"
-    sysinit.mkdir(parents=True, exist_ok=True)
-    _link(sysinit / "werkraum-guest-config.service", "/etc/systemd/system/werkraum-guest-config.service")
-    _link(wants / "systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service")
-    _link(rootfs / "etc/systemd/system/getty@tty1.service", "/dev/null")
-
-
-def _finish_rootfs(rootfs: Path) -> None:
-    # qemu's user-mode network answers DNS on 10.0.2.3 (no resolver daemon in the image).
-    (rootfs / "etc/resolv.conf").write_text("nameserver 10.0.2.3\n")
-    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
-    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-
-
-def _apt_install(rootfs: Path, packages: tuple[str, ...], log: Path) -> None:
-    """Install packages in the image with apt (debootstrap cannot resolve virtual packages)."""
-    policy = rootfs / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\n# no daemon starts while the image is built\nexit 101\n")
-    policy.chmod(0o755)
-    shutil.copy2("/etc/resolv.conf", rootfs / "etc/resolv.conf")
-    try:
-        env = "DEBIAN_FRONTEND=noninteractive"
-        script = f"{env} apt-get update -q && {env} apt-get install -y -q --no-install-recommends {' '.join(packages)}"
-        run_logged(["chroot", str(rootfs), "sh", "-c", script], log, what="apt-get install")
-    finally:
-        policy.unlink(missing_ok=True)
-        (rootfs / "etc/resolv.conf").unlink(missing_ok=True)
-
-
-def _link(link: Path, target: str) -> None:
-    link.unlink(missing_ok=True)
-    link.symlink_to(target)
-
-
-def _check(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise WerkraumError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
 
 
 # --- guests ----------------------------------------------------------------------------
@@ -233,6 +140,8 @@ class VmLab:
     name: str
     network: str
     guests: list[Guest]
+    # The guests this object started (their qemu is its child): waited for through their executor.
+    _started: dict[str, Process] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def dir(self) -> Path:
@@ -319,8 +228,8 @@ class VmLab:
         tap = self._tap(guest)
         self._ensure_bridge()
         if not Path(f"/sys/class/net/{tap}").exists():
-            _check(["ip", "tuntap", "add", "dev", tap, "mode", "tap"], f"creating tap {tap}")
-        _check(["ip", "link", "set", tap, "master", self.bridge, "up"], f"attaching tap {tap}")
+            run_checked(["ip", "tuntap", "add", "dev", tap, "mode", "tap"], f"creating tap {tap}")
+        run_checked(["ip", "link", "set", tap, "master", self.bridge, "up"], f"attaching tap {tap}")
         net = ipaddress.ip_network(self.network)
         key = base64.b64encode(self.key.with_suffix(".pub").read_bytes().strip()).decode()
         index = self.guests.index(guest) + 1
@@ -350,8 +259,6 @@ class VmLab:
             "-netdev", "user,id=uplink",
             "-device", f"virtio-net-pci,netdev=uplink,mac=52:54:00:aa:{index:02x}:01",
             "-qmp", f"unix:{gdir / 'qmp.sock'},server=on,wait=off",
-            "-pidfile", str(gdir / "qemu.pid"),
-            "-daemonize",
         ]  # fmt: skip
         for disk in guest.disks:
             fmt = "raw" if disk.filesystem else "qcow2"
@@ -360,27 +267,22 @@ class VmLab:
                 "-device", f"virtio-blk-pci,drive={disk.serial},serial={disk.serial}",
             ]  # fmt: skip
         (gdir / "console.log").unlink(missing_ok=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise WerkraumError(f"qemu did not start guest {guest.name}: {proc.stderr.strip()[-400:]}")
+        qemu_process = self._qemu(guest.name, cmd)
+        qemu_process.spawn()
+        self._started[guest.name] = qemu_process
         say(f"    {guest.name}: started (qemu, TCG), address {guest.address}")
 
     def stop(self, name: str, *, hard: bool = True) -> None:
         """Stop a guest: ``hard`` pulls the power (a failed host), else an ACPI shutdown."""
-        pid = self._pid(name)
-        if pid is None:
+        qemu = self._qemu(name)
+        if not qemu.running():
             return
         if hard:
-            os.kill(pid, signal.SIGKILL)
+            qemu.stop(signal.SIGKILL, timeout=25)
         else:
             self._qmp(name, "system_powerdown")
-        for _ in range(600 if not hard else 50):
-            if not _alive(pid):
-                break
-            time.sleep(0.5)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        (self.dir / name / "qemu.pid").unlink(missing_ok=True)
+            qemu.stop(0, timeout=300)  # signal 0 sends nothing: the guest powers off; SIGKILL if not within 300 s
+        self._started.pop(name, None)
         say(f"    {name}: stopped ({'power pulled' if hard else 'shut down'})")
 
     def down(self) -> None:
@@ -394,29 +296,16 @@ class VmLab:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def running(self, name: str) -> bool:
-        return self._pid(name) is not None
+        return self._qemu(name).running()
 
     def wait_ssh(self, names: list[str], timeout: float = SSH_TIMEOUT_S) -> None:
+        """Until every guest of ``names`` answers SSH (they boot side by side, so one wait is about the longest)."""
         with step(f"Waiting for SSH on {', '.join(names)} (emulated boot: about a minute)"):
             deadline = time.monotonic() + timeout
-            pending = list(names)
-            while pending:
-                for name in list(pending):
-                    if not self.running(name):
-                        raise WerkraumError(
-                            f"guest {name} stopped while booting",
-                            hint=f"read its console: {self.dir / name / 'console.log'}",
-                        )
-                    if self._ssh_ok(name):
-                        pending.remove(name)
-                        say(f"    {name}: SSH answers")
-                if pending and time.monotonic() > deadline:
-                    raise WerkraumError(
-                        f"guest(s) {', '.join(pending)} did not answer SSH within {timeout:.0f}s",
-                        hint=f"read the console log under {self.dir}",
-                    )
-                if pending:
-                    time.sleep(3)
+            for name in names:
+                qemu = self._started.get(name) or self._qemu(name)  # started here, or by an earlier run
+                qemu.wait_healthy(max(deadline - time.monotonic(), 1))
+                say(f"    {name}: SSH answers")
 
     def ssh(self, name: str, command: str, *, check: bool = True, timeout: float = 600) -> str:
         proc = self._ssh(name, command, timeout)
@@ -453,16 +342,16 @@ class VmLab:
     def _ensure_key(self) -> None:
         if not self.key.is_file():
             require("ssh-keygen", "openssh-client")
-            _check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"werkraum-{self.name}", "-f", str(self.key)],
-                   "ssh-keygen")  # fmt: skip
+            run_checked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"werkraum-{self.name}",
+                         "-f", str(self.key)], "ssh-keygen")  # fmt: skip
 
     def _ensure_bridge(self) -> None:
         if Path(f"/sys/class/net/{self.bridge}").exists():
             return
         prefix = ipaddress.ip_network(self.network).prefixlen
-        _check(["ip", "link", "add", self.bridge, "type", "bridge"], f"creating bridge {self.bridge}")
-        _check(["ip", "addr", "add", f"{self.host_address}/{prefix}", "dev", self.bridge], "addressing the bridge")
-        _check(["ip", "link", "set", self.bridge, "up"], "bringing the bridge up")
+        run_checked(["ip", "link", "add", self.bridge, "type", "bridge"], f"creating bridge {self.bridge}")
+        run_checked(["ip", "addr", "add", f"{self.host_address}/{prefix}", "dev", self.bridge], "addressing the bridge")
+        run_checked(["ip", "link", "set", self.bridge, "up"], "bringing the bridge up")
 
     def _tap(self, guest: Guest) -> str:
         return f"{self.bridge}t{self.guests.index(guest) + 1}"
@@ -477,8 +366,8 @@ class VmLab:
         qemu_img = require("qemu-img", "qemu-utils")
         root = gdir / "root.qcow2"
         if not root.exists():
-            _check([qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image / "root.qcow2"), str(root)],
-                   "qemu-img create (overlay)")  # fmt: skip
+            run_checked([qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image / "root.qcow2"),
+                         str(root)], "qemu-img create (overlay)")  # fmt: skip
         for disk in guest.disks:
             path = self._disk_path(guest, disk)
             if path.exists():
@@ -486,17 +375,25 @@ class VmLab:
             if disk.filesystem:
                 with path.open("wb") as fh:
                     fh.truncate(disk.size_gb * 1024**3)
-                _check([f"mkfs.{disk.filesystem}", "-q", "-F", str(path)], f"mkfs.{disk.filesystem}")
+                run_checked([f"mkfs.{disk.filesystem}", "-q", "-F", str(path)], f"mkfs.{disk.filesystem}")
             else:
-                _check([qemu_img, "create", "-q", "-f", "qcow2", str(path), f"{disk.size_gb}G"], "qemu-img create")
+                cmd = [qemu_img, "create", "-q", "-f", "qcow2", str(path), f"{disk.size_gb}G"]
+                run_checked(cmd, "qemu-img create")
 
-    def _pid(self, name: str) -> int | None:
-        path = self.dir / name / "qemu.pid"
-        try:
-            pid = int(path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+    def _qemu(self, name: str, argv: list[str] | None = None) -> Process:
+        """The guest's qemu: detached (it runs on between two `werkraum lab vm` calls), healthy once SSH answers."""
+        gdir = self.dir / name
+        return Process(
+            f"guest {name}",
+            argv or (),
+            check=lambda: self._ssh_ok(name),
+            awaited=f"SSH on {self.guest(name).address} and systemd to finish booting",
+            log=gdir / "qemu.log",
+            pidfile=gdir / "qemu.pid",
+            timeout=SSH_TIMEOUT_S,
+            interval=3,
+            hint=f"read its console: {gdir / 'console.log'}",
+        )
 
     def _ssh_ok(self, name: str) -> bool:
         guest = self.guest(name)
@@ -527,17 +424,3 @@ class VmLab:
             for msg in ({"execute": "qmp_capabilities"}, {"execute": command}):
                 sock.sendall(json.dumps(msg).encode() + b"\n")
                 reader.readline()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is not a running guest.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False

@@ -91,9 +91,7 @@ def lab_status(inventory: Path | None, as_json: bool) -> None:
     else:
         click.echo(f"lab {report['name']}  network {report['network'] or '(missing)'}  subnet {report['subnet']}")
         click.echo(f"image {report['image'] or '(not built by this lab yet)'}")
-        click.echo(f"{'HOST':<14}{'GROUPS':<12}{'ADDRESS':<16}{'STATE':<9}CONTAINER")
-        for h in report["hosts"]:
-            click.echo(f"{h['name']:<14}{','.join(h['groups']):<12}{h['address']:<16}{h['state']:<9}{h['container']}")
+        click.echo(_hosts_table(report["hosts"]))
         last = report["last_converge"]
         if last:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"]))
@@ -120,6 +118,27 @@ def lab_status(inventory: Path | None, as_json: bool) -> None:
             f"lab {report['name']} is not fully up",
             hint="run `werkraum lab up` (`make lab` from a fresh checkout)",
         )
+
+
+def _hosts_table(hosts: list[dict[str, Any]]) -> str:
+    """The hosts as a rich table: coloured states on a terminal, plain aligned columns in a file or pipe."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("HOST", "GROUPS", "ADDRESS", "STATE", "CONTAINER"):
+        table.add_column(column, no_wrap=True)
+    colour = {"running": "green", "stopped": "red", "missing": "yellow"}
+    for h in hosts:
+        state = Text(h["state"], style=colour.get(h["state"], ""))
+        table.add_row(Text(h["name"]), Text(",".join(h["groups"])), Text(h["address"]), state, Text(h["container"]))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=1000)  # a file or a pipe: no wrapping (and rich writes no colour codes there)
+    with console.capture() as out:
+        console.print(table)
+    return "\n".join(line.rstrip() for line in out.get().splitlines())
 
 
 @lab.command("down")

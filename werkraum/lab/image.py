@@ -1,9 +1,17 @@
-"""The lab's Debian systemd images (12 and 13), built locally with debootstrap.
+"""The lab's Debian images, built locally with debootstrap: one recipe, two outputs.
 
-No container registry is reachable from the machines Werkraum is developed and
-tested on, so the image is built from Debian's packages. It is cached in
-podman's image store under a tag derived from its recipe and rebuilt only when
-the recipe changes.
+No container registry or image server is reachable from the machines Werkraum is
+developed and tested on, so every image is built from Debian's packages. An
+:class:`ImageRecipe` says what the root filesystem holds (release, packages,
+files, units, mirrors, this machine's CAs); its digest is the cache key. The same
+recipe gives either output:
+
+- ``ensure_image``: an image in podman's store, tagged with the digest (the rack's
+  container hosts, the lab OpenStack API's base);
+- ``ensure_disk``: a bootable qcow2 disk with its kernel and initrd, in a folder
+  named after the digest (the qemu guests of tests/harness/vm.py).
+
+Each is rebuilt only when its recipe changes.
 """
 
 from __future__ import annotations
@@ -42,9 +50,25 @@ def local_ca_digest(ca_dir: Path = LOCAL_CA_DIR) -> str:
     return hashlib.sha256(blob).hexdigest()[:12] if certs else ""
 
 
+def tree_digest(folder: Path) -> str:
+    """A digest of the files below ``folder``: their paths in it and their content."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    blob = b"".join(str(p.relative_to(folder)).encode() + p.read_bytes() for p in files)
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# The fields an ImageRecipe had when the first lab images were built. Those added since
+# enter the digest only when set, so that a recipe which does not use them keeps its tag.
+_FIRST_FIELDS = ("suite", "variant", "packages", "masked_units", "revision", "extra", "local_ca")
+
+
 @dataclass(frozen=True)
 class ImageRecipe:
-    """Everything that decides what the image holds; its hash is the image tag."""
+    """Everything that decides what an image holds; its digest is the cache key.
+
+    The defaults are the rack's container hosts; tests/harness/vm.py's
+    ``guest_recipe`` is the qemu guests' (a kernel, SSH, an overlay of files).
+    """
 
     suite: str = "bookworm"
     variant: str = "minbase"
@@ -71,10 +95,28 @@ class ImageRecipe:
     revision: int = 1
     extra: dict[str, str] = field(default_factory=dict)
     local_ca: str = field(default_factory=local_ca_digest)
+    # Installed with apt after debootstrap, which cannot resolve virtual packages.
+    preload: tuple[str, ...] = ()
+    # A folder whose files are copied into the root filesystem (the digest covers their content).
+    overlay: Path | None = None
+    # (target, unit file): enabled as the target's wants, e.g. ("multi-user.target", "/lib/systemd/...").
+    enabled_units: tuple[tuple[str, str], ...] = ()
+    # Globs removed from the root filesystem after debootstrap (e.g. SSH host keys, made per host).
+    remove: tuple[str, ...] = ()
+    # (path, content): written last, after the packages are installed.
+    files: tuple[tuple[str, str], ...] = ()
 
-    def digest(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+    def digest(self, *output: object) -> str:
+        """The cache key; ``output`` adds what an output itself decides (a disk's size and label)."""
+        key = asdict(self)
+        for name in [n for n in key if n not in _FIRST_FIELDS]:
+            if not key[name]:
+                del key[name]
+        if self.overlay:
+            key["overlay"] = tree_digest(self.overlay)
+        if output:
+            key["output"] = list(output)
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def name(self) -> str:
@@ -107,82 +149,70 @@ def sources_list(s: str, mirror: str, security: str) -> str:
     return f"deb {mirror} {s} main\ndeb {mirror} {s}-updates main\ndeb {security} {s}-security main\n"
 
 
-def ensure_image(recipe: ImageRecipe | None = None, *, rebuild: bool = False) -> str:
-    """Return the image reference, building the image first if the recipe's tag is absent."""
-    recipe = recipe or ImageRecipe()
-    ref = recipe.ref
-    if not rebuild and podman.image_exists(ref):
-        say(f"    lab image {ref} is cached (recipe unchanged)")
-        return ref
-    build_image(recipe)
-    return ref
+# --- the root filesystem ------------------------------------------------------------------
 
 
-def build_image(recipe: ImageRecipe) -> None:
+def build_rootfs(recipe: ImageRecipe, work: Path, title: str, about: str) -> Path:
+    """Debootstrap the recipe's release into ``work``/rootfs and shape it as the recipe says (``about``: how long)."""
     debootstrap = require_tool(
         "debootstrap", "it builds the lab's Debian images", hint="run `make lab` or `apt-get install debootstrap`"
     )
     mirror, security = host_mirrors()
-    work = cache_dir() / "image-build"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        with step(f"Building lab image {recipe.ref} with debootstrap from {mirror} (about 2 minutes)"):
-            cmd = [
-                debootstrap,
-                f"--variant={recipe.variant}",
-                f"--include={','.join(recipe.packages)}",
-                recipe.suite,
-                str(rootfs),
-                mirror,
-            ]
-            run_logged(
-                cmd,
-                Path(tmp) / "debootstrap.log",
-                what="debootstrap",
-                hint="the log is kept only while the build runs; check the mirror is reachable",
-            )
-            (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
-            if recipe.local_ca:
-                install_local_cas(rootfs)
-            for unit in recipe.masked_units:
-                link = rootfs / "etc/systemd/system" / unit
-                link.unlink(missing_ok=True)
-                link.symlink_to("/dev/null")
-            # A container gets its hostname and machine-id from podman and systemd.
-            for name in ("etc/hostname", "etc/machine-id"):
-                (rootfs / name).write_text("")
-            shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
-            (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-        with step(f"Importing {recipe.ref} into podman"):
-            tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-            imp = subprocess.run(
-                [
-                    podman.require_podman(),
-                    "import",
-                    "--change",
-                    'CMD ["/sbin/init"]',
-                    "--change",
-                    "STOPSIGNAL SIGRTMIN+3",
-                    "--change",
-                    f"LABEL werkraum.recipe={recipe.digest()}",
-                    "-",
-                    recipe.ref,
-                ],
-                stdin=tar.stdout,
-                env=podman_env(),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if tar.stdout:
-                tar.stdout.close()
-            tar.wait()
-            if imp.returncode != 0 or tar.returncode != 0:
-                raise WerkraumError(
-                    f"importing the lab image failed: {imp.stderr.strip() or 'tar failed'}",
-                    hint="check `podman info` and the free space under /var/lib/containers",
-                )
+    rootfs = work / "rootfs"
+    with step(f"{title} with debootstrap from {mirror} ({about})"):
+        cmd = [
+            debootstrap,
+            f"--variant={recipe.variant}",
+            f"--include={','.join(recipe.packages)}",
+            recipe.suite,
+            str(rootfs),
+            mirror,
+        ]
+        run_logged(
+            cmd,
+            work / "debootstrap.log",
+            what="debootstrap",
+            hint="the log is kept only while the build runs; check the mirror is reachable",
+        )
+        configure_rootfs(rootfs, recipe, mirror, security)
+    if recipe.preload:
+        with step(f"Preloading {len(recipe.preload)} packages into the image with apt"):
+            _apt_install(rootfs, recipe.preload, work / "apt.log")
+    for path, content in recipe.files:
+        (rootfs / path).write_text(content)
+    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+    return rootfs
+
+
+def configure_rootfs(rootfs: Path, recipe: ImageRecipe, mirror: str, security: str) -> None:
+    """apt's sources, this machine's CAs, the overlay and the units, on a debootstrapped root filesystem."""
+    (rootfs / "etc/apt/sources.list").write_text(sources_list(recipe.suite, mirror, security))
+    if recipe.local_ca:
+        install_local_cas(rootfs)
+    # A host gets its hostname and machine-id from podman, or at first boot.
+    for name in ("etc/hostname", "etc/machine-id"):
+        (rootfs / name).write_text("")
+    for pattern in recipe.remove:
+        for path in rootfs.glob(pattern):
+            path.unlink()
+    if recipe.overlay:
+        for src in sorted(recipe.overlay.rglob("*")):
+            if src.is_file():
+                dest = rootfs / src.relative_to(recipe.overlay)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest)
+    units = rootfs / "etc/systemd/system"
+    for target, unit in recipe.enabled_units:
+        _link(units / f"{target}.wants" / Path(unit).name, unit)
+    for unit in recipe.masked_units:
+        _link(units / unit, "/dev/null")
+
+
+def _link(link: Path, target: str) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
 
 
 def install_local_cas(rootfs: Path) -> None:
@@ -192,6 +222,23 @@ def install_local_cas(rootfs: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise WerkraumError(f"adding this machine's CAs to the lab image failed: {proc.stderr.strip()[-300:]}")
+
+
+def _apt_install(rootfs: Path, packages: tuple[str, ...], log: Path) -> None:
+    """Install packages in the image with apt, with no daemon started and this machine's resolver."""
+    policy = rootfs / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\n# no daemon starts while the image is built\nexit 101\n")
+    policy.chmod(0o755)
+    resolv = rootfs / "etc/resolv.conf"
+    resolv.unlink(missing_ok=True)
+    shutil.copy2("/etc/resolv.conf", resolv)
+    try:
+        env = "DEBIAN_FRONTEND=noninteractive"
+        script = f"{env} apt-get update -q && {env} apt-get install -y -q --no-install-recommends {' '.join(packages)}"
+        run_logged(["chroot", str(rootfs), "sh", "-c", script], log, what="apt-get install")
+    finally:
+        policy.unlink(missing_ok=True)
+        resolv.unlink(missing_ok=True)
 
 
 def _debootstrap_progress(n: int, line: str) -> str | None:
@@ -226,6 +273,62 @@ def run_logged(
         )
 
 
+def run_checked(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise WerkraumError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
+
+
+# --- output 1: an image in podman's store --------------------------------------------------
+
+
+def ensure_image(recipe: ImageRecipe | None = None, *, rebuild: bool = False) -> str:
+    """Return the image reference, building the image first if the recipe's tag is absent."""
+    recipe = recipe or ImageRecipe()
+    ref = recipe.ref
+    if not rebuild and podman.image_exists(ref):
+        say(f"    lab image {ref} is cached (recipe unchanged)")
+        return ref
+    build_image(recipe)
+    return ref
+
+
+def build_image(recipe: ImageRecipe) -> None:
+    work = cache_dir() / "image-build"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        rootfs = build_rootfs(recipe, Path(tmp), f"Building lab image {recipe.ref}", "about 2 minutes")
+        with step(f"Importing {recipe.ref} into podman"):
+            tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+            imp = subprocess.run(
+                [
+                    podman.require_podman(),
+                    "import",
+                    "--change",
+                    'CMD ["/sbin/init"]',
+                    "--change",
+                    "STOPSIGNAL SIGRTMIN+3",
+                    "--change",
+                    f"LABEL werkraum.recipe={recipe.digest()}",
+                    "-",
+                    recipe.ref,
+                ],
+                stdin=tar.stdout,
+                env=podman_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if tar.stdout:
+                tar.stdout.close()
+            tar.wait()
+            if imp.returncode != 0 or tar.returncode != 0:
+                raise WerkraumError(
+                    f"importing the lab image failed: {imp.stderr.strip() or 'tar failed'}",
+                    hint="check `podman info` and the free space under /var/lib/containers",
+                )
+
+
 def remove_images(recipe: ImageRecipe) -> list[str]:
     """Remove cached images of the recipe's release other than its own; return what was removed."""
     keep = recipe.ref
@@ -234,3 +337,46 @@ def remove_images(recipe: ImageRecipe) -> list[str]:
     for ref in removed:
         podman.podman("rmi", ref, check=False)
     return removed
+
+
+# --- output 2: a bootable qcow2 disk --------------------------------------------------------
+
+
+def disk_dir(recipe: ImageRecipe, size_gb: int, label: str) -> Path:
+    """Where the recipe's disk lives: root.qcow2 (an ext4 root labelled ``label``), vmlinuz, initrd.img."""
+    return cache_dir() / "vm-images" / f"debian-{recipe.suite}-{recipe.digest('disk', size_gb, label)}"
+
+
+def ensure_disk(
+    recipe: ImageRecipe, *, size_gb: int, label: str, in_use: Callable[[Path], bool] = lambda _folder: False
+) -> Path:
+    """The folder with the recipe's disk, building it if absent; then older disks of the release not ``in_use`` go."""
+    target = disk_dir(recipe, size_gb, label)
+    if (target / "root.qcow2").is_file():
+        say(f"    guest image {target.name} is cached (recipe unchanged)")
+        return target
+    qemu_img = require_tool("qemu-img", "it writes the guests' disks", hint="apt-get install qemu-utils")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        rootfs = build_rootfs(recipe, Path(tmp), f"Building guest image {target.name}", "about 4 minutes")
+        out = Path(tmp) / "image"
+        out.mkdir()
+        kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
+        initrds = sorted((rootfs / "boot").glob("initrd.img-*"))
+        if not kernels or not initrds:
+            raise WerkraumError("the guest image has no kernel or initrd in /boot", hint="check the debootstrap log")
+        shutil.copy2(kernels[-1], out / "vmlinuz")
+        shutil.copy2(initrds[-1], out / "initrd.img")
+        with step(f"Writing the guest disk ({size_gb} GiB ext4, sparse)"):
+            raw = Path(tmp) / "root.raw"
+            with raw.open("wb") as fh:
+                fh.truncate(size_gb * 1024**3)
+            run_checked(["mkfs.ext4", "-q", "-L", label, "-d", str(rootfs), str(raw)], "mkfs.ext4")
+            run_checked([qemu_img, "convert", "-O", "qcow2", str(raw), str(out / "root.qcow2")], "qemu-img convert")
+        out.rename(target)
+    # Older recipes of this release are dead weight (about 1.5 GB each).
+    for old in target.parent.glob(f"debian-{recipe.suite}-*"):
+        if old != target and (old / "root.qcow2").is_file() and not in_use(old):
+            shutil.rmtree(old, ignore_errors=True)
+            say(f"    removed the older guest image {old.name}")
+    return target

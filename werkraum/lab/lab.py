@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +82,22 @@ def ensure_network(rack: LabRack) -> None:
 
 def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
     """Create or start the host's container; returns what was done."""
+    container = podman.Container(
+        host.container,
+        image,
+        [
+            "--hostname", host.name,
+            "--network", rack.network,
+            "--ip", host.address,
+            *RUN_OPTIONS,
+            "--label", f"werkraum.lab.run={RUN_OPTIONS_VERSION}",
+            "--label", f"{LABEL}={rack.name}",
+            "--label", f"werkraum.lab.host={host.name}",
+            "--label", f"werkraum.lab.address={host.address}",
+            "--label", f"werkraum.lab.image={image}",
+            "--label", f"werkraum.lab.groups={','.join(host.groups)}",
+        ],
+    )  # fmt: skip
     if podman.container_exists(host.container):
         info = podman.inspect_container(host.container)
         labels = info.get("Config", {}).get("Labels") or {}
@@ -99,76 +113,28 @@ def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
             or labels.get("werkraum.lab.run") != RUN_OPTIONS_VERSION
         ):
             say(f"    {host.name}: image, address or run options changed, recreating the container")
-            podman.podman("rm", "-f", "-t", "5", host.container)
+            container.stop()
         elif info.get("State", {}).get("Running"):
             return "running"
         else:
-            podman.podman("start", host.container)
+            container.spawn()  # `podman start`: it exists, stopped
             return "started"
-    podman.podman(
-        "run",
-        "--detach",
-        "--name",
-        host.container,
-        "--hostname",
-        host.name,
-        "--network",
-        rack.network,
-        "--ip",
-        host.address,
-        *RUN_OPTIONS,
-        "--label",
-        f"werkraum.lab.run={RUN_OPTIONS_VERSION}",
-        "--label",
-        f"{LABEL}={rack.name}",
-        "--label",
-        f"werkraum.lab.host={host.name}",
-        "--label",
-        f"werkraum.lab.address={host.address}",
-        "--label",
-        f"werkraum.lab.image={image}",
-        "--label",
-        f"werkraum.lab.groups={','.join(host.groups)}",
-        image,
-    )
+    container.spawn()
     return "created"
 
 
 def wait_booted(host: LabHost, timeout_s: float = BOOT_TIMEOUT_S) -> str:
     """Wait until systemd in the host reports running (or degraded, with its failed units named)."""
-    deadline = time.monotonic() + timeout_s
-    state = "unknown"
-    while time.monotonic() < deadline:
-        info = podman.inspect_container(host.container)
-        if not info.get("State", {}).get("Running"):
-            logs = podman.podman("logs", "--tail", "10", host.container, check=False)
-            raise WerkraumError(
-                f"host {host.name}: container {host.container} stopped while booting "
-                f"(exit code {info.get('State', {}).get('ExitCode')}); last output:\n    "
-                + "\n    ".join((logs.stdout + logs.stderr).strip().splitlines()[-10:]),
-                hint="check `podman logs " + host.container + "`; then `werkraum lab down` and `werkraum lab up`",
-            )
-        proc = subprocess.run(
-            [podman.require_podman(), "exec", host.container, "systemctl", "is-system-running"],
-            capture_output=True,
-            text=True,
-            env=podman_env(),
-            check=False,
-        )
-        state = proc.stdout.strip() or "unknown"
-        if state == "running":
-            return state
-        if state == "degraded":
-            failed = podman.podman(
-                "exec", host.container, "systemctl", "--failed", "--no-legend", "--plain", check=False
-            ).stdout.split("\n")
-            say(f"    {host.name}: systemd is degraded, failed units: {'; '.join(f for f in failed if f)}")
-            return state
-        time.sleep(0.5)
-    raise WerkraumError(
-        f"host {host.name}: systemd did not finish booting within {timeout_s:.0f}s (state: {state})",
-        hint=f"look inside with `podman exec -it {host.container} systemctl list-jobs`",
-    )
+    container = podman.Container(
+        host.container,
+        name=f"host {host.name}",
+        timeout=timeout_s,
+        hint=f"look inside with `podman exec -it {host.container} systemctl list-jobs`; "
+        "`werkraum lab down` and `werkraum lab up` recreate it",
+    ).wait_healthy()
+    if container.state == "degraded":
+        say(f"    {host.name}: systemd is degraded, failed units: {'; '.join(container.failed_units)}")
+    return container.state
 
 
 # --- the lab as a whole --------------------------------------------------------------
@@ -364,7 +330,7 @@ def down(name: str) -> dict[str, list[str]]:
     removed: dict[str, list[str]] = {"containers": [], "networks": []}
     for container in podman.containers_with_label(LABEL, name):
         cname = container["Names"][0] if container.get("Names") else container["Id"]
-        podman.podman("rm", "-f", "-t", "5", cname)
+        podman.Container(cname).stop()
         removed["containers"].append(cname)
         say(f"    removed container {cname}")
     for network in podman.networks_with_label(LABEL, name):

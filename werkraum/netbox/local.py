@@ -16,29 +16,22 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from werkraum.errors import MissingToolError, WerkraumError
+from werkraum.lifecycle import Process, command_check, free_port, http_check, tcp_check
 from werkraum.paths import cache_dir
 from werkraum.progress import say
 
 NETBOX_VERSION = "4.7.3"  # keep in step with roles/netbox/defaults/main.yml (a test checks)
 ADMIN_USER = "admin"
 START_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_bindir() -> Path:
@@ -102,7 +95,8 @@ class LocalNetBox:
     token: str = ""
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     _root: Path | None = None
-    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # PostgreSQL, Redis and gunicorn, in the order they start (and stop the other way round).
+    _services: list[Process] = field(default_factory=list)
     _pg: tuple[Path, Path, int] | None = None
 
     # --- helpers -------------------------------------------------------------------
@@ -162,33 +156,34 @@ class LocalNetBox:
             self._as_postgres([str(bindir / "initdb"), "-D", str(pgdata), "-U", "netbox", "-A", "trust", "-E", "UTF8"]),
             "initdb",
         )
-        self._run(
-            self._as_postgres(
-                [
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(pgdata),
-                    "-w",
-                    "-l",
-                    str(pgdata / "server.log"),
-                    "-o",
-                    f"-p {pg_port} -k {pgsock} -c listen_addresses=127.0.0.1 -c fsync=off",
-                    "start",
-                ]
-            ),
-            "starting PostgreSQL",
-        )
         self._pg = (bindir, pgdata, pg_port)
+        self._services.append(
+            Process(
+                "local NetBox: PostgreSQL",
+                self._as_postgres(
+                    [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(pg_port), "-k", str(pgsock),
+                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+                ),
+                check=command_check([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port)]),
+                awaited=f"pg_isready on 127.0.0.1:{pg_port}",
+                log=pgdata / "server.log",
+                cwd=self._root,
+                stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+                stop_timeout=30,
+            ).start()
+        )  # fmt: skip
         createdb = [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "netbox", "netbox"]
         self._run(createdb, "createdb")
         self.redis_port = free_port()
-        self._procs.append(
-            subprocess.Popen(
+        self._services.append(
+            Process(
+                "local NetBox: Redis",
                 [redis, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                check=tcp_check("127.0.0.1", self.redis_port),
+                awaited=f"127.0.0.1:{self.redis_port} accepting connections",
+                log=self._root / "redis.log",
                 cwd=self._root,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            ).start()
         )
 
     def _configure(self) -> None:
@@ -232,30 +227,21 @@ class LocalNetBox:
         assert self._root
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        log = open(self._root / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
-        self._procs.append(
-            subprocess.Popen(
+        self._services.append(
+            Process(
+                "local NetBox: gunicorn",
                 [str(venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(self.workers),
                  "--threads", "3", "--timeout", "120", "netbox.wsgi"],
-                env=self._netbox_env(),
-                cwd=self._root,
-                stdout=log,
-                stderr=log,
-            )
-        )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
                 # Any answer short of a server error means NetBox runs (it wants a token even here).
-                if requests.get(f"{self.url}/api/status/", timeout=5).status_code < 500:
-                    return
-            except requests.RequestException:
-                pass
-            if self._procs[-1].poll() is not None:
-                break
-            time.sleep(0.5)
-        tail = (self._root / "gunicorn.log").read_text(errors="replace").splitlines()[-10:]
-        raise WerkraumError("local NetBox: gunicorn did not answer /api/status/:\n    " + "\n    ".join(tail))
+                check=http_check(f"{self.url}/api/status/", ok=lambda status: status < 500),
+                awaited=f"{self.url}/api/status/ answering below 500",
+                log=self._root / "gunicorn.log",
+                cwd=self._root,
+                env=self._netbox_env(),
+                timeout=START_TIMEOUT_S,
+                stop_timeout=30,
+            ).start()
+        )  # fmt: skip
 
     def _provision_token(self) -> None:
         self.manage(
@@ -277,27 +263,13 @@ class LocalNetBox:
 
     def stop_web(self) -> None:
         """Stop gunicorn only (NetBox 'down' for tests); the database stays."""
-        web = self._procs[-1]
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=30)
+        self._services[-1].stop()
 
     def stop(self) -> None:
-        for proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        self._procs.clear()
-        if self._pg:
-            bindir, pgdata, _ = self._pg
-            subprocess.run(
-                self._as_postgres([str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]),
-                capture_output=True,
-                check=False,
-            )
-            self._pg = None
+        for service in reversed(self._services):
+            service.stop()
+        self._services.clear()
+        self._pg = None
         if self._root:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None

@@ -11,20 +11,15 @@ there is no kubelet.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import engine
 from werkraum.errors import WerkraumError, require_tool
+from werkraum.lifecycle import Process, http_check
 from werkraum.paths import state_dir
 from werkraum.progress import say, step
 
@@ -151,48 +146,27 @@ current-context: werkraum-lab
 """
 
 
-def _running(lab: KubeApiLab, name: str) -> int | None:
-    pidfile = lab.pidfile(name)
-    if not pidfile.exists():
-        return None
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (ValueError, OSError, IndexError):
-        return None
-    if state == "Z":  # exited, not yet reaped by us (its parent)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return None
-    return pid
-
-
-def _start(lab: KubeApiLab, name: str, argv: list[str]) -> None:
-    if _running(lab, name):
-        return
-    with lab.log(name).open("a") as log:
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=lab.root
-        )
-    lab.pidfile(name).write_text(str(proc.pid))
-
-
-def _wait(lab: KubeApiLab, name: str, url: str, ctx: ssl.SSLContext | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if not _running(lab, name):
-            tail = "\n    ".join(lab.log(name).read_text(errors="replace").splitlines()[-12:])
-            raise WerkraumError(f"{name} exited while starting:\n    {tail}", hint=f"full log: {lab.log(name)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5, context=ctx) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(1)
-    raise WerkraumError(f"{name} did not answer {url} within {timeout:.0f}s ({last})", hint=f"log: {lab.log(name)}")
+def _process(
+    lab: KubeApiLab,
+    name: str,
+    argv: list[str] | None = None,
+    *,
+    url: str = "",
+    ctx: ssl.SSLContext | None = None,
+    timeout: float = 60,
+) -> Process:
+    """One of the three: detached (it outlives a run with --keep), found by its pidfile, healthy once ``url`` is 200."""
+    return Process(
+        name,
+        argv or (),
+        check=http_check(url, context=ctx) if url else None,
+        awaited=f"{url} answering 200",
+        log=lab.log(name),
+        pidfile=lab.pidfile(name),
+        cwd=lab.root,
+        timeout=timeout,
+        interval=1,
+    )
 
 
 def _admin_context(lab: KubeApiLab) -> ssl.SSLContext:
@@ -209,7 +183,7 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
     ensure_pki(lab)
     pki = lab.pki
     with step("etcd"):
-        _start(
+        _process(
             lab,
             "etcd",
             [
@@ -231,10 +205,10 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
                 "--quota-backend-bytes",
                 str(2 * 1024**3),
             ],
-        )
-        _wait(lab, "etcd", f"http://127.0.0.1:{lab.etcd_client_port}/health", None, 60)
+            url=f"http://127.0.0.1:{lab.etcd_client_port}/health",
+        ).ensure()
     with step("kube-apiserver"):
-        _start(
+        _process(
             lab,
             "kube-apiserver",
             [
@@ -268,14 +242,16 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",  # no nodes: nothing to publish in the kubernetes Service
             ],
-        )
-        _wait(lab, "kube-apiserver", f"{lab.server}/readyz", _admin_context(lab), 180)
+            url=f"{lab.server}/readyz",
+            ctx=_admin_context(lab),
+            timeout=180,
+        ).ensure()
     lab.kubeconfig.write_text(_kubeconfig(lab, "admin"))
     lab.kubeconfig.chmod(0o600)
     cm_config = lab.root / "controller-manager.kubeconfig"
     cm_config.write_text(_kubeconfig(lab, "controller-manager"))
     with step("kube-controller-manager"):
-        _start(
+        _process(
             lab,
             "kube-controller-manager",
             [
@@ -298,14 +274,10 @@ def up(lab: KubeApiLab | None = None) -> KubeApiLab:
                 str(pki / "ca.crt"),
                 "--use-service-account-credentials=true",  # each controller acts with its own RBAC role
             ],
-        )
-        _wait(
-            lab,
-            "kube-controller-manager",
-            f"https://127.0.0.1:{lab.controller_manager_port}/healthz",
-            ssl._create_unverified_context(),
-            120,
-        )  # its serving cert is self-signed per start
+            url=f"https://127.0.0.1:{lab.controller_manager_port}/healthz",
+            ctx=ssl._create_unverified_context(),  # its serving cert is self-signed per start
+            timeout=120,
+        ).ensure()
     say(f"Kubernetes API: {lab.server}  kubeconfig: {lab.kubeconfig}")
     return lab
 
@@ -314,15 +286,6 @@ def down(lab: KubeApiLab | None = None, *, keep_data: bool = False) -> None:
     """Stop the three processes; remove the state unless keep_data."""
     lab = lab or default_lab()
     for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-        pid = _running(lab, name)
-        if pid:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(50):
-                if not _running(lab, name):
-                    break
-                time.sleep(0.2)
-            else:
-                os.killpg(pid, signal.SIGKILL)
-        lab.pidfile(name).unlink(missing_ok=True)
+        _process(lab, name).stop()
     if not keep_data:
         shutil.rmtree(lab.root, ignore_errors=True)

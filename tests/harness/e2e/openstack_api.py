@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ PASSWORD_LABEL = "werkraum.openstack.password"
 SCRIPT = HARNESS_DATA / "openstack-api.sh"
 # Service -> (port, a path that answers once the service is up, with a token).
 SERVICES = {"keystone": 5000, "neutron": 9696, "nova": 8774, "cinder": 8776}
+BOOT_TIMEOUT_S = 90
 READY_TIMEOUT_S = 240
 
 
@@ -93,46 +93,27 @@ def _ensure_network(lab: OpenStackApiLab) -> None:
     )
 
 
-def _run(lab: OpenStackApiLab, name: str, image: str) -> None:
-    podman.podman(
-        "run",
-        "--detach",
-        "--name",
+def _host(lab: OpenStackApiLab, name: str, image: str, **kwargs: Any) -> podman.Container:
+    """The systemd container the APIs run in (``name``: the lab's, or the one an image is provisioned in)."""
+    settings: dict[str, Any] = {
+        "name": f"the lab OpenStack API host {name}",
+        "degraded_ok": False,
+        "hint": f"look inside with `podman exec -it {name} systemctl list-jobs`, then `werkraum lab openstack down`",
+        **kwargs,
+    }
+    return podman.Container(
         name,
-        "--hostname",
-        "openstack-api",
-        "--network",
-        lab.network,
-        "--ip",
-        lab.address,
-        "--systemd=always",
-        "--label",
-        f"{podman.LABEL_LAB}={LAB_LABEL_VALUE}",
-        "--label",
-        f"werkraum.lab.image={image}",
         image,
-    )
-
-
-def _wait_systemd(name: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    state = "unknown"
-    while time.monotonic() < deadline:
-        proc = podman.podman("exec", name, "systemctl", "is-system-running", check=False)
-        state = proc.stdout.strip() or "unknown"
-        if state in ("running", "degraded"):
-            if state == "degraded":
-                failed = podman.podman("exec", name, "systemctl", "--failed", "--no-legend", "--plain", check=False)
-                raise WerkraumError(
-                    f"the lab OpenStack API host {name} booted with failed units:\n    " + failed.stdout.strip(),
-                    hint=f"look inside with `podman exec -it {name} journalctl -b`, then `werkraum lab openstack down`",
-                )
-            return
-        time.sleep(0.5)
-    raise WerkraumError(
-        f"the lab OpenStack API host {name} did not finish booting within {timeout_s:.0f}s (state: {state})",
-        hint=f"look inside with `podman exec -it {name} systemctl list-jobs`",
-    )
+        [
+            "--hostname", "openstack-api",
+            "--network", lab.network,
+            "--ip", lab.address,
+            "--systemd=always",
+            "--label", f"{podman.LABEL_LAB}={LAB_LABEL_VALUE}",
+            "--label", f"werkraum.lab.image={image}",
+        ],
+        **settings,
+    )  # fmt: skip
 
 
 def _image_password(ref: str) -> str:
@@ -155,10 +136,10 @@ def _provision(lab: OpenStackApiLab, base: str, ref: str) -> None:
     build = f"{lab.container}-build"
     password = secrets.token_urlsafe(18)
     lab.root.mkdir(parents=True, exist_ok=True)
-    podman.podman("rm", "-f", "-t", "5", build, check=False)
-    _run(lab, build, base)
+    host = _host(lab, build, base)
+    host.stop()
     try:
-        _wait_systemd(build)
+        host.start()
         podman.podman("cp", str(SCRIPT), f"{build}:/root/openstack-api.sh")
         cmd = [
             podman.require_podman(),
@@ -194,7 +175,7 @@ def _provision(lab: OpenStackApiLab, base: str, ref: str) -> None:
             ref,
         )
     finally:
-        podman.podman("rm", "-f", "-t", "5", build, check=False)
+        host.stop()
 
 
 def ensure_api_image(lab: OpenStackApiLab, *, rebuild: bool = False) -> str:
@@ -242,25 +223,14 @@ def connect(lab: OpenStackApiLab, cloud: str = CLOUD) -> Any:
     return openstack.connection.Connection(config=config.get_one(cloud=cloud))
 
 
-def _wait_ready(lab: OpenStackApiLab) -> None:
-    """Until Keystone issues a token and Neutron, Nova and Cinder answer an authenticated call."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = "no attempt"
-    while time.monotonic() < deadline:
-        try:
-            conn = connect(lab)
-            conn.authorize()
-            list(conn.network.networks(limit=1))
-            conn.compute.get("/flavors").raise_for_status()
-            conn.block_storage.get(f"/os-quota-sets/{conn.current_project_id}").raise_for_status()
-            return
-        except Exception as exc:
-            last = f"{type(exc).__name__}: {exc}"
-            time.sleep(2)
-    raise WerkraumError(
-        f"the lab OpenStack API at {lab.address} did not answer within {READY_TIMEOUT_S}s: {last}",
-        hint=f"look inside with `podman exec -it {lab.container} systemctl status keystone neutron-api nova-api`",
-    )
+def _apis_answer(lab: OpenStackApiLab) -> bool:
+    """Keystone issues a token and Neutron, Nova and Cinder answer an authenticated call."""
+    conn = connect(lab)
+    conn.authorize()
+    list(conn.network.networks(limit=1))
+    conn.compute.get("/flavors").raise_for_status()
+    conn.block_storage.get(f"/os-quota-sets/{conn.current_project_id}").raise_for_status()
+    return True
 
 
 def up(lab: OpenStackApiLab, *, rebuild: bool = False) -> OpenStackApiLab:
@@ -275,21 +245,28 @@ def up(lab: OpenStackApiLab, *, rebuild: bool = False) -> OpenStackApiLab:
                     f"a container named {lab.container} exists but was not created by Werkraum's lab OpenStack API",
                     hint=f"remove it (`podman rm -f {lab.container}`) and run again",
                 )
-            podman.podman("rm", "-f", "-t", "5", lab.container)
-        _run(lab, lab.container, ref)
-        _wait_systemd(lab.container)
         lab.root.mkdir(parents=True, exist_ok=True)
         lab.clouds_yaml.write_text(yaml.safe_dump(clouds_config(lab, _image_password(ref)), sort_keys=False))
         lab.clouds_yaml.chmod(0o600)
-        _wait_ready(lab)
+        host = _host(
+            lab,
+            lab.container,
+            ref,
+            ready=lambda: _apis_answer(lab),
+            awaited="systemd to boot, then Keystone, Neutron, Nova and Cinder to answer",
+            timeout=BOOT_TIMEOUT_S + READY_TIMEOUT_S,
+            interval=1,
+            hint=f"look inside with `podman exec -it {lab.container} systemctl status keystone neutron-api nova-api`",
+        )
+        host.stop()
+        host.start()
         say(f"    credentials: {lab.clouds_yaml} (OS_CLIENT_CONFIG_FILE=that file, OS_CLOUD={CLOUD})")
     return lab
 
 
 def down(lab: OpenStackApiLab) -> None:
     """Remove the container and its network (the provisioned image stays cached)."""
-    if podman.container_exists(lab.container):
-        podman.podman("rm", "-f", "-t", "5", lab.container)
+    podman.Container(lab.container).stop()
     if podman.network_exists(lab.network):
         podman.podman("network", "rm", lab.network, check=False)
     lab.clouds_yaml.unlink(missing_ok=True)
