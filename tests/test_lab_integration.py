@@ -37,6 +37,14 @@ NAME = "werkraum-itest"
 FOREIGN = "werkraum-itest-foreign"
 PREFIX = "10.232.7"
 HOSTS = {"gpu-01": ("gpu", 11), "ceph-01": ("ceph", 21), "control-01": ("control", 31), "service-01": ("service", 41)}
+# What each host's firewall opens: common's SSH and node exporter everywhere, NTP on the
+# control node (it serves the lab's time), NetBox's HTTPS and redirect on the service node.
+OPEN_PORTS = {
+    "gpu-01": {"22", "9100"},
+    "ceph-01": {"22", "9100"},
+    "control-01": {"22", "9100", "123"},
+    "service-01": {"22", "9100", "443", "80"},
+}
 ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkpiQXQOylLsfpH/GxU3AIKpmlMdy5gYPqmzx/nEqLd labadmin@werkraum-lab"
 
 Lab = tuple[Path, dict[str, str]]
@@ -172,6 +180,15 @@ def test_common_role_on_every_host(lab: Lab, host: str) -> None:
     assert sshd["allowgroups"] == "werkraum-admins"
     chain = _exec(host, "nft", "list", "chain", "inet", "werkraum", "input")
     assert "policy drop" in chain and 'tcp dport 22 ip saddr @mgmt_v4 accept comment "ssh"' in chain
+    import re
+
+    # Exactly the ports of the roles that run on the host: none for a service no role installs
+    # (Keystone 5000, kube-apiserver 6443, etcd, kubelet, Prometheus, ...; ceph-01 runs no ceph role here).
+    ruleset = _exec(host, "nft", "list", "table", "inet", "werkraum")
+    assert set(re.findall(r"dport (\S+)", ruleset)) == OPEN_PORTS[host], f"{host}: {ruleset}"
+    if host == "service-01":
+        services = _exec(host, "nft", "list", "chain", "inet", "werkraum", "services")
+        assert f'tcp dport 443 ip saddr {PREFIX}.0/24 accept comment "netbox: https"' in services
     address = f"{PREFIX}.{HOSTS[host][1]}"
     sockets = _exec(host, "ss", "-Hltn")
     assert f"{address}:9100" in sockets and "0.0.0.0:9100" not in sockets  # node exporter: management address only

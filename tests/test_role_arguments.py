@@ -80,6 +80,17 @@ def assert_stopped_unchanged(proc: subprocess.CompletedProcess[str], message: st
         ),
         ("common", {"common_firewall_extra_ports": [{"port": "https"}]}, "common_firewall_extra_ports"),
         (
+            "common",
+            {"common_firewall_extra_ports": [{"port": 8080, "sources": ["10.0.0"]}]},
+            "common_firewall_extra_ports: firewall port",
+        ),
+        (
+            "common",
+            {"common_chrony_allow": ["all"]},
+            "common_chrony_allow ['all'] must be a list of networks in CIDR form (the firewall opens NTP to them)",
+        ),
+        ("netbox", {"netbox_firewall_ports": [{"port": "https"}]}, "found in 'netbox_firewall_ports'"),
+        (
             "gpu_node",
             {"gpu_expect_gpu": False, "gpu_sharing_mode": "magic"},
             "value of gpu_sharing_mode must be one of: none, time-slicing, mig, got: magic",
@@ -114,6 +125,15 @@ def assert_stopped_unchanged(proc: subprocess.CompletedProcess[str], message: st
                 "ceph_osd_devices": ["/dev/disk/by-id/virtio-absent"],
             },
             f"{TARGET}: /dev/disk/by-id/virtio-absent is missing (no block device at this path)",
+        ),
+        (
+            "ceph",
+            {
+                "ceph_group": "all",
+                "ceph_public_network": "0.0.0.0/0",
+                "ceph_firewall_ports": [{"port": 7300, "port_end": 6800, "comment": "backwards"}],
+            },
+            "ceph_firewall_ports: firewall port",
         ),
     ],
 )

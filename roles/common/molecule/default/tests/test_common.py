@@ -1,10 +1,8 @@
 """What the common role must leave on a host, checked on the converged instance."""
 
+import time
+
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkpiQXQOylLsfpH/GxU3AIKpmlMdy5gYPqmzx/nEqLd"
-
-
-def test_hostname(host):
-    assert host.check_output("hostname") == "molecule-common-default"
 
 
 def address(host):
@@ -120,6 +118,9 @@ def test_nftables_ruleset_is_loaded(host):
     ruleset = host.check_output("nft list table inet werkraum")
     assert "type filter hook input priority filter; policy drop;" in ruleset
     assert 'tcp dport 22 ip saddr @mgmt_v4 accept comment "ssh"' in ruleset
+    assert 'tcp dport 9100 ip saddr @mgmt_v4 accept comment "node exporter"' in ruleset
+    # chrony serves time to common_chrony_allow, and NTP is open to exactly that.
+    assert 'udp dport 123 ip saddr 127.0.0.1 accept comment "ntp"' in ruleset
     assert "elements = { 10.88.0.0/16 }" in ruleset
     assert "tcp dport 8443 ip saddr 192.0.2.0/24 accept" in ruleset
     # Only our table is managed: a table of someone else survives a reload.
@@ -129,16 +130,51 @@ def test_nftables_ruleset_is_loaded(host):
     host.run("nft delete table inet other-runtime")
 
 
+def test_firewall_opens_exactly_the_declared_ports(host):
+    """The ports of the roles on the host (both plays' roles) are open, and nothing else."""
+    import re
+
+    ruleset = host.check_output("nft list table inet werkraum")
+    services = host.check_output("nft list chain inet werkraum services")
+    assert 'tcp dport 8081 ip saddr 10.88.0.0/16 accept comment "molecule_web: web service of the test"' in services
+    storage = 'accept comment "molecule_storage: range of the test"'
+    assert f"tcp dport 6800-6810 ip saddr 192.0.2.0/24 {storage}" in services
+    assert f"tcp dport 6800-6810 ip6 saddr 2001:db8::/32 {storage}" in services
+    assert "jump services" in host.check_output("nft list chain inet werkraum input")
+    # common's own (ssh, node exporter, ntp), the host's extra port and the two roles' ports: no other.
+    assert set(re.findall(r"dport (\S+)", ruleset)) == {"22", "9100", "123", "8443", "8081", "6800-6810"}
+    # The retired role's file (prepare.yml: port 5000, a service not installed) is gone, and its port closed.
+    assert not host.file("/etc/nftables.d/werkraum/retired.nft").exists
+    folder = host.file("/etc/nftables.d/werkraum")
+    assert folder.is_directory and folder.mode == 0o700
+    for role in ("molecule_web", "molecule_storage"):
+        dropin = host.file(f"/etc/nftables.d/werkraum/{role}.nft")
+        assert dropin.user == "root" and dropin.mode == 0o600
+        assert host.run(f"nft -c -f /etc/nftables.d/werkraum/{role}.nft").rc == 0  # complete in itself
+    # What is loaded is what the files say: loading them again changes nothing.
+    assert host.run("nft -f /etc/nftables.conf").rc == 0
+    assert host.check_output("nft list table inet werkraum") == ruleset
+
+
 def test_firewall_drops_what_is_not_allowed(host):
-    """A port that listens but is not allowed does not answer the management network; SSH does."""
+    """From the management network: a declared port that listens answers; one that is not declared does not."""
     import socket
 
     host.run("systemd-run --unit=werkraum-test-http python3 -m http.server 8080")
+    host.run("systemd-run --unit=werkraum-test-declared python3 -m http.server 8081")
     try:
         ip = address(host)
         with socket.create_connection((ip, 22), timeout=5):
             pass
-        assert 8080 in listening_ports(host)
+        ports = set()
+        for _ in range(20):  # the servers take a moment to listen
+            ports = listening_ports(host)
+            if {8080, 8081} <= ports:
+                break
+            time.sleep(0.5)
+        assert {8080, 8081} <= ports
+        with socket.create_connection((ip, 8081), timeout=5):  # molecule_web's port
+            pass
         blocked = socket.socket()
         blocked.settimeout(3)
         try:
@@ -146,7 +182,7 @@ def test_firewall_drops_what_is_not_allowed(host):
         finally:
             blocked.close()
     finally:
-        host.run("systemctl stop werkraum-test-http")
+        host.run("systemctl stop werkraum-test-http werkraum-test-declared")
 
 
 def listening_ports(host):
