@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, VENV_BIN
+from tests.fake_pulumi import install
 
 GITLAB = ROOT / ".gitlab-ci.yml"
 GITHUB = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -74,19 +76,62 @@ def test_offboarding_refuses_a_tenant_that_is_not_marked(tmp_path: Path) -> None
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def _stand_in_pulumi(tmp_path: Path, preview_output: str) -> dict[str, str]:
-    """A STAND-IN `pulumi` on PATH: selects any stack, and its preview prints ``preview_output`` and fails."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "pulumi"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case "$1" in stack) exit 0 ;; preview) printf "%s\\n" "$WERKRAUM_TEST_PREVIEW"; exit 255 ;; esac\nexit 1\n'
+def _script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "ci" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
-    script.chmod(0o755)
-    import os
 
-    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "WERKRAUM_TEST_PREVIEW": preview_output}
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("preview", "cluster", "rack"), "unknown project cluster"),
+        (("apply", "tenant", "acme"), "unknown action apply (preview, up, drift)"),
+        (("preview", "tenant"), "usage: scripts/ci/pulumi-stack"),
+        ((), "unknown project"),
+    ],
+)
+def test_pulumi_stack_refuses_bad_arguments_with_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    fake = install(tmp_path)
+    proc = _script("pulumi-stack", *args, env=fake.env())
+    assert proc.returncode == 2 and message in proc.stderr
+    assert fake.calls() == []
+
+
+def test_the_ci_scripts_call_werkraum_not_pulumi() -> None:
+    """Only the CLI's installation (setup) names the pulumi command; every action goes through `werkraum`."""
+    for script in sorted((ROOT / "scripts" / "ci").iterdir()):
+        code = [line.split(" #")[0] for line in script.read_text().splitlines() if not line.lstrip().startswith("#")]
+        calls = [line for line in code if re.search(r"(^|[;|&(]\s*|\s)pulumi\s", line)]
+        if script.name == "setup":
+            assert all("version" in line for line in calls), calls
+        else:
+            assert calls == [], (script.name, calls)
+    stack = (ROOT / "scripts" / "ci" / "pulumi-stack").read_text()
+    assert "werkraum tenant" in stack and "werkraum platform" in stack
+    assert "werkraum tenant offboard" in (ROOT / "scripts" / "ci" / "offboard").read_text()
+
+
+def test_preview_goes_to_the_comment_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    fake = install(tmp_path, preview={"text": "Previewing update (rack)\n~ 1 to update"})
+    out = ROOT / "pulumi-preview-rack.txt"
+    try:
+        proc = _script("pulumi-stack", "preview", "platform", "rack", env=fake.env())
+        assert proc.returncode == 0, proc.stderr
+        assert "~ 1 to update" in out.read_text()  # the file scripts/ci/comment posts
+        assert "comment: not in a merge/pull request" in proc.stderr
+    finally:
+        out.unlink(missing_ok=True)
+    failing = install(tmp_path / "failing", preview={"text": "error: the preview failed", "code": 255})
+    try:
+        proc = _script("pulumi-stack", "preview", "platform", "rack", env=failing.env())
+        assert proc.returncode == 1 and "error: the preview failed" in out.read_text()
+    finally:
+        out.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(
@@ -97,11 +142,13 @@ def _stand_in_pulumi(tmp_path: Path, preview_output: str) -> dict[str, str]:
     ],
 )
 def test_drift_tells_drift_from_a_failed_preview(tmp_path: Path, output: str, code: int) -> None:
-    proc = subprocess.run(
-        [str(ROOT / "scripts" / "ci" / "pulumi-stack"), "drift", "platform", "rack"],
-        capture_output=True, text=True, env=_stand_in_pulumi(tmp_path, output), check=False,
-    )  # fmt: skip
-    assert proc.returncode == code, proc.stderr
-    if code != 3:
-        assert "that is an error, not drift" in proc.stderr
-    (ROOT / "pulumi-drift-rack.txt").unlink(missing_ok=True)
+    fake = install(tmp_path, preview={"text": output, "code": 255})
+    try:
+        proc = _script("pulumi-stack", "drift", "platform", "rack", env=fake.env())
+        assert proc.returncode == code, proc.stderr
+        if code != 3:
+            assert "that is an error, not drift" in proc.stderr
+        (preview,) = [c for c in fake.calls() if c[0] == "preview"]
+        assert {"--refresh", "--expect-no-changes"} <= set(preview)
+    finally:
+        (ROOT / "pulumi-drift-rack.txt").unlink(missing_ok=True)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
-import os
-import stat
 from pathlib import Path
 
 from tests.conftest import run_cli
+from tests.fake_pulumi import install
+from tests.fixtures import TENANTS, make_checkout, tenant_slugs
 from tests.tenants.conftest import MINIMAL, write_tenant
+from werkraum.tenants.fleet import Fleet
 
 
-def test_validate_all_samples() -> None:
-    proc = run_cli("tenant", "validate")
+def test_validate_a_folder_of_valid_files() -> None:
+    proc = run_cli("tenant", "validate", "--stacks", str(TENANTS))
     assert proc.returncode == 0, proc.stderr
-    assert "3 tenant file(s) valid" in proc.stdout
+    assert f"{len(tenant_slugs())} tenant file(s) valid" in proc.stdout
 
 
 def test_validate_broken_file_exits_1_without_traceback(stacks: Path) -> None:
@@ -25,11 +28,11 @@ def test_validate_broken_file_exits_1_without_traceback(stacks: Path) -> None:
     assert "Pulumi.broken.yaml:5: tenant:spec.seats: 'x' is not a whole number" in proc.stderr
     assert "Traceback" not in proc.stderr
     # Naming one good tenant checks only that one.
-    assert run_cli("tenant", "validate", "schmidt", "--stacks", str(stacks)).returncode == 0
+    assert run_cli("tenant", "validate", tenant_slugs()[0], "--stacks", str(stacks)).returncode == 0
 
 
 def test_validate_unknown_slug_and_empty_folder(tmp_path: Path) -> None:
-    assert "no tenant 'nobody'" in run_cli("tenant", "validate", "nobody").stderr
+    assert "no tenant 'nobody'" in run_cli("tenant", "validate", "nobody", "--stacks", str(TENANTS)).stderr
     (tmp_path / "empty").mkdir()
     proc = run_cli("tenant", "validate", "--stacks", str(tmp_path / "empty"))
     assert proc.returncode == 1
@@ -40,11 +43,21 @@ NEW = ["--name", "Acme GmbH", "--plan", "silver", "--seats", "50", "--contact-na
 NEW += ["--contact-email", "ada@acme.example", "--domain", "ki.acme.example"]
 
 
-def test_new_writes_a_file_that_validates_and_plans(stacks: Path) -> None:
+def pool_prefixes(fleet: Fleet) -> list[str]:
+    """The first two prefixes of the platform's tenant pool, which no fixture tenant and no reserved range uses."""
+    pool = ipaddress.IPv4Network(fleet.platform.tenant_pool)
+    first = list(itertools.islice(pool.subnets(new_prefix=fleet.platform.tenant_prefix_length), 2))
+    used = [ipaddress.IPv4Network(t.spec.network.cidr) for t in fleet.tenants if t.spec and t.spec.network.cidr]
+    used += [net for _, net in fleet.platform.reserved_networks()]
+    assert not any(n.overlaps(u) for n in first for u in used)
+    return [str(n) for n in first]
+
+
+def test_new_writes_a_file_that_validates_and_plans(stacks: Path, fleet: Fleet) -> None:
     proc = run_cli("tenant", "new", "acme", *NEW, "--stacks", str(stacks))
     assert proc.returncode == 0, proc.stderr
     text = (stacks / "Pulumi.acme.yaml").read_text()
-    assert "cidr: 10.100.0.0/24" in text  # the first free prefix of the pool
+    assert f"cidr: {pool_prefixes(fleet)[0]}" in text  # the first free prefix of the pool
     assert (stacks / "logos" / "acme.svg").is_file()
     assert run_cli("tenant", "validate", "--stacks", str(stacks)).returncode == 0
     plan = run_cli("tenant", "plan", "acme", "--offline", "--stacks", str(stacks))
@@ -53,21 +66,24 @@ def test_new_writes_a_file_that_validates_and_plans(stacks: Path) -> None:
     assert "openstack:identity/project:Project" in plan.stdout
 
 
-def test_new_with_options_and_second_allocation(stacks: Path) -> None:
+def test_new_with_options_and_second_allocation(stacks: Path, fleet: Fleet) -> None:
     args = [*NEW, "--quota", "gpus=1", "--workspace", "lab:notebook-gpu:a@acme.example,b@acme.example"]
     assert run_cli("tenant", "new", "acme", *args, "--stacks", str(stacks)).returncode == 0
     second = [*NEW[:-1], "ki.acme2.example"]
     assert run_cli("tenant", "new", "acme-two", *second, "--stacks", str(stacks)).returncode == 0
-    assert "cidr: 10.100.1.0/24" in (stacks / "Pulumi.acme-two.yaml").read_text()
+    assert f"cidr: {pool_prefixes(fleet)[1]}" in (stacks / "Pulumi.acme-two.yaml").read_text()
     assert "profile: notebook-gpu" in (stacks / "Pulumi.acme.yaml").read_text()
 
 
-def test_new_refuses_and_leaves_nothing_behind(stacks: Path) -> None:
+def test_new_refuses_and_leaves_nothing_behind(stacks: Path, fleet: Fleet) -> None:
     before = sorted(p.name for p in stacks.rglob("*"))
-    bad = [*NEW[:-1], "ki.mustermann.example"]  # a domain that is taken
+    spec = fleet.tenants[0].spec
+    assert spec is not None
+    taken = spec.branding.domain
+    bad = [*NEW[:-1], taken]  # a domain that is taken
     proc = run_cli("tenant", "new", "acme", *bad, "--stacks", str(stacks))
     assert proc.returncode == 1
-    assert "ki.mustermann.example is already used by" in proc.stderr
+    assert f"{taken} is already used by" in proc.stderr
     assert sorted(p.name for p in stacks.rglob("*")) == before
 
 
@@ -78,7 +94,7 @@ def test_new_without_terminal_names_missing_flags(stacks: Path) -> None:
 
 
 def test_new_refuses_existing_and_bad_slug(stacks: Path) -> None:
-    assert "already exists" in run_cli("tenant", "new", "weber", *NEW, "--stacks", str(stacks)).stderr
+    assert "already exists" in run_cli("tenant", "new", tenant_slugs()[0], *NEW, "--stacks", str(stacks)).stderr
     assert "slug 'Acme!' is not valid" in run_cli("tenant", "new", "Acme!", *NEW, "--stacks", str(stacks)).stderr
 
 
@@ -103,21 +119,21 @@ def test_plan_refuses_an_invalid_tenant(stacks: Path) -> None:
 
 
 def test_plan_json_is_labelled_offline() -> None:
-    proc = run_cli("tenant", "plan", "schmidt", "--json")
+    slug = tenant_slugs()[0]
+    proc = run_cli("tenant", "plan", slug, "--json", "--stacks", str(TENANTS))
     data = json.loads(proc.stdout)
     assert data["kind"] == "offline-plan"
-    assert data["outputs"]["namespace"] == "tenant-schmidt"
+    assert data["outputs"]["namespace"] == f"tenant-{slug}"
     assert any(r["protect"] for r in data["resources"])
 
 
 def test_plan_runs_pulumi_preview_when_a_cli_is_installed(tmp_path: Path) -> None:
-    fake = tmp_path / "bin" / "pulumi"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {"PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = run_cli("tenant", "plan", "weber", env=env)
+    """With a `pulumi` on PATH (the STAND-IN of tests/fake_pulumi.py), `plan` previews the stack, not offline."""
+    checkout = make_checkout(tmp_path / "checkout")
+    fake = install(tmp_path, preview={"text": "fake preview output"})
+    slug = tenant_slugs()[0]
+    proc = run_cli("tenant", "plan", slug, env={**fake.env(), "WERKRAUM_ROOT": str(checkout)})
     assert proc.returncode == 0, proc.stderr
-    args = (tmp_path / "args").read_text().split()
-    assert args[:3] == ["preview", "--stack", "weber"]
-    assert args[4].endswith("pulumi/tenant")
+    assert "fake preview output" in proc.stdout and "OFFLINE PLAN" not in proc.stdout
+    (preview,) = [c for c in fake.calls() if c[0] == "preview"]
+    assert preview[-2:] == ["--stack", slug]

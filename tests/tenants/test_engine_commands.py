@@ -1,4 +1,8 @@
-"""`werkraum tenant apply/destroy`: their refusals and argument handling (the real runs need a Pulumi CLI)."""
+"""`werkraum tenant apply/destroy/plan/offboard`: refusals and argument handling, through the one driver.
+
+The real runs need a Pulumi CLI; here a `pulumi` that must never be reached, or the
+STAND-IN of tests/fake_pulumi.py that logs what the driver asked it, takes its place.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,16 @@ import stat
 from pathlib import Path
 
 import pexpect
+import pytest
+import yaml
+from click.testing import CliRunner
 
 from tests.conftest import VENV_BIN, WERKRAUM, run_cli
+from tests.fake_pulumi import FakePulumi, install
+from tests.fixtures import make_checkout, tenant_slugs
 from tests.tenants.conftest import MINIMAL, write_tenant
-from werkraum.tenants.engine import protected_resources
+from werkraum.cli import main
+from werkraum.infra import plan as plan_module
 
 
 def no_pulumi_env() -> dict[str, str]:
@@ -73,17 +83,94 @@ def test_destroy_on_a_terminal_needs_the_slug_typed_again(tmp_path: Path) -> Non
     assert "does not match 'weber': nothing was destroyed" in (child.before or "")
 
 
-def test_protected_resources_are_found_in_the_state() -> None:
+SLUG = tenant_slugs()[0]
+
+
+def test_apply_refuses_a_policy_breaking_tenant_before_the_engine(
+    stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reached through the platform stack's outputs (no valid tenant file breaks a rule by itself,
+    tests/tenants/test_driver.py): the platform stack says its management network is the world."""
+    real = plan_module.mock_platform_outputs
+    monkeypatch.setattr(
+        plan_module, "mock_platform_outputs", lambda platform: {**real(platform), "management_cidr": "0.0.0.0/0"}
+    )
+    fake = install(tmp_path)
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(main, ["tenant", "apply", SLUG, "--stacks", str(stacks)])
+    assert result.exit_code == 1, result.output
+    assert (
+        f"error: tenant {SLUG} refused by policy 'no-world-open-ingress' on "
+        f"openstack:networking/secGroupRule:SecGroupRule {SLUG}-ingress-ssh-mgmt: ingress rule is open to the world"
+    ) in result.stderr
+    assert fake.calls() == []  # nothing was asked of the engine
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # and no Pulumi CLI is needed for the refusal
+    again = CliRunner().invoke(main, ["tenant", "apply", SLUG, "--stacks", str(stacks)])
+    assert again.exit_code == 1 and "refused by policy 'no-world-open-ingress'" in again.stderr
+
+
+def _checkout_with_fake(tmp_path: Path, **scenario: object) -> tuple[Path, FakePulumi, dict[str, str]]:
+    checkout = make_checkout(tmp_path / "checkout")
+    fake = install(tmp_path, **scenario)
+    return checkout, fake, {**fake.env(), "WERKRAUM_ROOT": str(checkout)}
+
+
+def test_destroy_refuses_while_protected_resources_remain(tmp_path: Path) -> None:
     state = {
-        "deployment": {
-            "resources": [
-                {
-                    "urn": "urn:pulumi:weber::werkraum-tenant::openstack:identity/project:Project::weber-project",
-                    "protect": True,
-                },
-                {"urn": "urn:pulumi:weber::werkraum-tenant::openstack:networking/network:Network::weber-net"},
-            ]
-        }
-    }
-    assert protected_resources(state) == ["weber-project"]
-    assert protected_resources({"deployment": {}}) == []
+        "resources": [
+            {"urn": f"urn:pulumi:{SLUG}::werkraum-tenant::openstack:identity/project:Project::{SLUG}-project",
+             "protect": True},
+            {"urn": f"urn:pulumi:{SLUG}::werkraum-tenant::kubernetes:core/v1:Namespace::{SLUG}-namespace",
+             "protect": True},
+        ]
+    }  # fmt: skip
+    _, fake, env = _checkout_with_fake(tmp_path, state=state)
+    proc = run_cli("tenant", "destroy", SLUG, "--yes", env=env)
+    assert proc.returncode == 1
+    assert f"stack {SLUG} holds protected resources ({SLUG}-project, {SLUG}-namespace)" in proc.stderr
+    assert "tenant:offboard: true" in proc.stderr
+    assert "destroy" not in fake.commands()
+
+
+def test_apply_prints_the_outputs_with_secrets_masked(tmp_path: Path) -> None:
+    _, fake, env = _checkout_with_fake(tmp_path, outputs={"tenant": SLUG, "token": "s3cret"}, secrets=["token"])
+    proc = run_cli("tenant", "apply", SLUG, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert '"tenant": "' + SLUG + '"' in proc.stdout and "s3cret" not in proc.stdout and "[secret]" in proc.stdout
+    assert "up" in fake.commands()
+
+
+def test_plan_previews_through_the_driver_when_a_cli_is_installed(tmp_path: Path) -> None:
+    _, fake, env = _checkout_with_fake(tmp_path, preview={"text": "Previewing update\n+ 40 to create"})
+    proc = run_cli("tenant", "plan", SLUG, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "+ 40 to create" in proc.stdout and "OFFLINE PLAN" not in proc.stdout
+    (preview,) = [c for c in fake.calls() if c[0] == "preview"]
+    assert preview[-2:] == ["--stack", SLUG] and "--diff" in preview
+    assert "cannot run the policy pack pulumi/policy" in proc.stderr  # said, not faked
+    offline = run_cli("tenant", "plan", SLUG, "--offline", env=env)
+    assert offline.returncode == 0 and f"OFFLINE PLAN of stack {SLUG} (--offline)" in offline.stdout
+
+
+def test_offboard_command_refuses_an_unmarked_or_unknown_tenant(tmp_path: Path) -> None:
+    _, fake, env = _checkout_with_fake(tmp_path)
+    unmarked = run_cli("tenant", "offboard", SLUG, env=env)
+    assert unmarked.returncode == 2 and "does not set 'tenant:offboard: true'" in unmarked.stderr
+    unknown = run_cli("tenant", "offboard", "nobody", env=env)
+    assert unknown.returncode == 2 and "does not exist" in unknown.stderr
+    assert fake.calls() == []
+
+
+def test_offboard_command_writes_the_export(tmp_path: Path) -> None:
+    checkout, fake, env = _checkout_with_fake(tmp_path, outputs={"tenant": SLUG})
+    path = checkout / "stacks" / f"Pulumi.{SLUG}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["tenant:offboard"] = True
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run_cli("tenant", "offboard", SLUG, "--out", str(tmp_path / "export"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "destroy.txt", "outputs.json", "state.json", "unprotect.txt"
+    ]  # fmt: skip
+    assert fake.commands()[-1] == "stack rm"

@@ -30,10 +30,11 @@ def main() -> None:
 
     \b
     lab     a lab rack of systemd hosts on this machine, converged by ansible/site.yml
-    tenant  tenant files under stacks/: scaffold, validate, allocate, plan, changed, apply, destroy
+    tenant  tenant files under stacks/: new, validate, allocate, plan, changed, preview, apply, drift,
+            offboard, destroy (every engine call through one Pulumi driver, after the policy rules)
     rack    the real rack: validate its inventory, converge ansible/site.yml through ansible-runner
     netbox  NetBox, the source of truth: sync the rack into it
-    platform  the platform stack's settings, derived from the rack
+    platform  the platform stack: its settings (derived from the rack), preview, apply, drift
     engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules (development)
     e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e; development)
     """

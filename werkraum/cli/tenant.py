@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -225,30 +223,44 @@ def _valid_tenant(slug: str, stacks_dir: Path | None, why: str = "") -> tuple[An
     return fleet, tenant_file
 
 
+def _echo_line(line: str) -> None:
+    click.echo(line)
+
+
+def _driver(slug: str, fleet: Any) -> Any:
+    """The driver of the tenant's stack, planning its policy check with the fleet's files and platform."""
+    from werkraum.infra.driver import tenant as tenant_driver
+
+    return tenant_driver(slug, stacks_dir=fleet.directory, platform=fleet.platform, on_output=_echo_line)
+
+
 @tenant.command("apply")
 @click.argument("slug")
 @STACKS_OPTION
 @handle_errors
 def tenant_apply(slug: str, stacks_dir: Path | None) -> None:
-    """`pulumi up` of one tenant's stack through the Automation API (needs a Pulumi CLI)."""
-    from werkraum.tenants.engine import apply, require_pulumi
+    """`pulumi up` of one tenant's stack through the driver (needs a Pulumi CLI).
 
-    _valid_tenant(slug, stacks_dir)
-    require_pulumi()
-    outputs = apply(slug, on_output=lambda line: click.echo(line, nl=False))
-    click.echo(json.dumps(outputs, indent=2, default=str))
+    Werkraum's policy rules run first, over the tenant's offline plan: a broken rule
+    refuses before the engine is started (so also without a Pulumi CLI).
+    """
+    fleet, _ = _valid_tenant(slug, stacks_dir)
+    applied = _driver(slug, fleet).up()
+    click.echo(json.dumps(applied.shown(), indent=2, default=str))
 
 
 @tenant.command("destroy")
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Do not ask for the slug to be typed again (for CI).")
+@click.option("--remove-stack", is_flag=True, help="Also remove the stack from the backend once it is empty.")
 @STACKS_OPTION
 @handle_errors
-def tenant_destroy(slug: str, yes: bool, stacks_dir: Path | None) -> None:
+def tenant_destroy(slug: str, yes: bool, remove_stack: bool, stacks_dir: Path | None) -> None:
     """`pulumi destroy` of one tenant's stack; refuses while protected resources remain."""
-    from werkraum.tenants.engine import destroy, require_pulumi
+    from werkraum.infra.driver import require_pulumi
 
-    _fleet(stacks_dir).by_slug(slug)
+    fleet = _fleet(stacks_dir)
+    fleet.by_slug(slug)
     require_pulumi()
     if not yes:
         if not sys.stdin.isatty():
@@ -258,12 +270,81 @@ def tenant_destroy(slug: str, yes: bool, stacks_dir: Path | None) -> None:
         typed = click.prompt(f"This deletes the resources of tenant {slug}. Type the slug to confirm")
         if typed != slug:
             raise WerkraumError(f"confirmation {typed!r} does not match {slug!r}: nothing was destroyed")
-    destroy(slug, on_output=lambda line: click.echo(line, nl=False))
-    click.echo(f"stack {slug} destroyed; remove it with `pulumi stack rm {slug}` and delete its file in a PR")
+    driver = _driver(slug, fleet)
+    driver.destroy()
+    if remove_stack:
+        driver.remove()
+        click.echo(f"stack {slug} destroyed and removed; delete its file in a PR")
+        return
+    click.echo(
+        f"stack {slug} destroyed; remove it with `werkraum tenant destroy {slug} --remove-stack` "
+        "and delete its file in a PR"
+    )
 
 
-def pulumi_cli() -> str | None:
-    return shutil.which("pulumi")
+@tenant.command("preview")
+@click.argument("slug")
+@STACKS_OPTION
+@handle_errors
+def tenant_preview(slug: str, stacks_dir: Path | None) -> None:
+    """`pulumi preview --diff` of one tenant's stack, after Werkraum's policy rules (CI's preview job)."""
+    fleet, _ = _valid_tenant(slug, stacks_dir, ", so it is not previewed")
+    _driver(slug, fleet).preview()
+
+
+@tenant.command("drift")
+@click.argument("slug")
+@STACKS_OPTION
+@handle_errors
+def tenant_drift(slug: str, stacks_dir: Path | None) -> None:
+    """Refresh and preview one tenant's stack, expecting no change: exit 0 no drift, 3 drifted, else an error."""
+    fleet, _ = _valid_tenant(slug, stacks_dir, ", so it is not checked")
+    drift_exit(_driver(slug, fleet))
+
+
+def drift_exit(driver: Any) -> None:
+    """Exit 3 when the stack drifted; an engine failure exits with the engine's own code (never 3)."""
+    from werkraum.infra.driver import EngineError
+
+    try:
+        drift = driver.drift()
+    except EngineError as exc:
+        exc.exit_code = exc.engine_code if exc.engine_code not in (None, 0, 3) else 1
+        raise
+    if drift.drifted:
+        click.echo(f"{driver.label} drifted: the cloud differs from its code (the engine's output is above)", err=True)
+        sys.exit(3)
+    click.echo(f"{driver.label}: no drift", err=True)
+
+
+@tenant.command("offboard")
+@click.argument("slug")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the export (default: offboard-SLUG/ in the checkout).",
+)
+@handle_errors
+def tenant_offboard(slug: str, out_dir: Path | None) -> None:
+    """Offboard a tenant whose file says `tenant:offboard: true` (the protected CI job).
+
+    Exports its outputs and state into --out (outputs.json, state.json), applies
+    (lifting protection), destroys its resources and removes the stack. Refused
+    (exit 2) unless the file exists and is marked.
+    """
+    from werkraum.infra.driver import tenant as tenant_driver
+
+    driver = tenant_driver(slug, on_output=_echo_line)
+    out = out_dir or repo_root() / f"offboard-{slug}"
+    driver.check_offboard_marked()  # exit 2 before anything else
+    _valid_tenant(slug, None, ", so it is not offboarded")
+    files = driver.offboard(out)
+    click.echo(
+        f"offboard: {slug} destroyed; export in {out} ({', '.join(f.name for f in files)}). "
+        "Delete its file in a pull request."
+    )
 
 
 @tenant.command("plan")
@@ -273,15 +354,14 @@ def pulumi_cli() -> str | None:
 @STACKS_OPTION
 @handle_errors
 def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None) -> None:
-    """Show what the tenant's stack declares: `pulumi preview` with a Pulumi CLI, else an offline plan."""
+    """Show what the tenant's stack declares: the driver's preview with a Pulumi CLI, else an offline plan."""
+    from werkraum.infra.driver import pulumi_cli
+
     fleet, tenant_file = _valid_tenant(slug, stacks_dir, ", so it is not planned")
     cli = pulumi_cli()
     if cli and not offline:
-        project = repo_root() / "pulumi" / "tenant"
-        click.echo(f"running pulumi preview for stack {slug} ({project})", err=True)
-        proc = subprocess.run([cli, "preview", "--stack", slug, "--cwd", str(project), "--diff"], check=False)
-        if proc.returncode != 0:
-            raise WerkraumError(f"pulumi preview of {slug} failed (exit {proc.returncode})")
+        click.echo(f"running pulumi preview for stack {slug} (pulumi/tenant, through the driver)", err=True)
+        _driver(slug, fleet).preview()
         return
     from werkraum.infra.plan import offline_plan
 

@@ -1,4 +1,8 @@
-"""What every tenant shares: the external network, flavors (GPU flavors private), storage and ingress classes."""
+"""What every tenant shares: the external network, flavors (GPU flavors private), storage and ingress classes.
+
+Two halves, each a ComponentResource over the platform settings: the OpenStack half and
+the Kubernetes half. The platform program composes both (PlatformStack).
+"""
 
 from __future__ import annotations
 
@@ -27,24 +31,87 @@ def _ceph_cluster_id(spec: PlatformSpec) -> str:
     )
 
 
-class PlatformStack(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        spec: PlatformSpec,
-        *,
-        with_openstack: bool = True,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """``with_openstack=False`` declares only the Kubernetes classes (the end-to-end run, docs/testing.md)."""
-        super().__init__("werkraum:platform:Platform", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.outputs: dict[str, pulumi.Input[object]] = dict(spec.settings_outputs())
-        if with_openstack:
-            self._openstack(spec, child)
+def _moved_from(opts: pulumi.ResourceOptions | None) -> list[pulumi.Alias]:
+    """An alias to the Platform component, the parent these resources had before the halves were components."""
+    parent = opts.parent if opts is not None else None
+    return [pulumi.Alias(parent=parent)] if parent is not None else []
+
+
+class PlatformOpenStack(pulumi.ComponentResource):
+    """The platform's OpenStack half: the external network, its subnet, the flavors (GPU flavors private)
+    and the GPUs' registered limit."""
+
+    outputs: dict[str, pulumi.Input[object]]
+
+    def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("werkraum:platform:OpenStack", name, None, opts)
+        moved = _moved_from(opts)
+        child = pulumi.ResourceOptions(parent=self, aliases=moved)
+        ext = spec.external_network
+        self.external_network = openstack.networking.Network(
+            "external",
+            name=ext.name,
+            external=True,
+            shared=False,
+            admin_state_up=True,
+            segments=[
+                openstack.networking.NetworkSegmentArgs(network_type="flat", physical_network=ext.physical_network)
+            ],
+            opts=pulumi.ResourceOptions(parent=self, protect=True, aliases=moved),
+        )
+        self.external_subnet = openstack.networking.Subnet(
+            "external-subnet",
+            name=f"{ext.name}-subnet",
+            network_id=self.external_network.id,
+            cidr=ext.cidr,
+            gateway_ip=ext.gateway,
+            enable_dhcp=False,
+            allocation_pools=[openstack.networking.SubnetAllocationPoolArgs(start=ext.pool_start, end=ext.pool_end)],
+            opts=child,
+        )
+        self.flavors = {
+            f.name: openstack.compute.Flavor(
+                f"flavor-{f.name}",
+                name=f.name,
+                vcpus=f.vcpus,
+                ram=f.ram_gib * 1024,
+                disk=f.disk_gib,
+                is_public=f.gpus == 0,  # GPU flavors are shared per tenant (FlavorAccess)
+                extra_specs={f"resources:{spec.gpu_resource_class}": str(f.gpus)} if f.gpus else {},
+                opts=child,
+            )
+            for f in spec.flavors
+        }
+        self.compute_service_id = openstack.identity.get_service_output(name="nova", type="compute").id
+        # Keystone refuses a project limit without a registered limit of the same service and
+        # resource (403, found by make e2e against the lab Keystone): each tenant's GPU limit
+        # needs this one. A project without a limit of its own gets none.
+        self.gpu_registered_limit = openstack.identity.RegisteredLimitV3(
+            "gpu-registered-limit",
+            service_id=self.compute_service_id,
+            resource_name_=f"class:{spec.gpu_resource_class}",
+            default_limit=0,
+            description="GPUs a project gets unless its tenant stack sets a limit",
+            opts=child,
+        )
+        self.outputs = {
+            "external_network_id": self.external_network.id,
+            "compute_service_id": self.compute_service_id,
+            "flavor_ids": {name: flavor.id for name, flavor in self.flavors.items()},
+        }
+        self.register_outputs(self.outputs)
+
+
+class PlatformKubernetes(pulumi.ComponentResource):
+    """The platform's Kubernetes half: the RBD storage classes (naming the Ceph cluster) and the ingress class."""
+
+    outputs: dict[str, pulumi.Input[object]]
+
+    def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         cluster_id = _ceph_cluster_id(spec) if spec.storage_classes else None
-        self.outputs["ceph_cluster_id"] = cluster_id or ""
-        self.outputs["ceph_monitors"] = list(spec.ceph_monitors)
+        super().__init__("werkraum:platform:Kubernetes", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, aliases=_moved_from(opts))
+        self.outputs = {"ceph_cluster_id": cluster_id or "", "ceph_monitors": list(spec.ceph_monitors)}
         if spec.ceph_kubernetes_key:
             # For the rack's ceph-csi (its csi-rbd-secret): the key stays encrypted in the stack's state.
             self.outputs["ceph_kubernetes_key"] = pulumi.Output.secret(spec.ceph_kubernetes_key)
@@ -82,57 +149,18 @@ class PlatformStack(pulumi.ComponentResource):
         )
         self.register_outputs(self.outputs)
 
-    def _openstack(self, spec: PlatformSpec, child: pulumi.ResourceOptions) -> None:
-        """The external network, its subnet, the flavors (GPU flavors private) and the GPUs' registered limit."""
-        ext = spec.external_network
-        self.external_network = openstack.networking.Network(
-            "external",
-            name=ext.name,
-            external=True,
-            shared=False,
-            admin_state_up=True,
-            segments=[
-                openstack.networking.NetworkSegmentArgs(network_type="flat", physical_network=ext.physical_network)
-            ],
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
-        self.external_subnet = openstack.networking.Subnet(
-            "external-subnet",
-            name=f"{ext.name}-subnet",
-            network_id=self.external_network.id,
-            cidr=ext.cidr,
-            gateway_ip=ext.gateway,
-            enable_dhcp=False,
-            allocation_pools=[openstack.networking.SubnetAllocationPoolArgs(start=ext.pool_start, end=ext.pool_end)],
-            opts=child,
-        )
-        self.flavors = {
-            f.name: openstack.compute.Flavor(
-                f"flavor-{f.name}",
-                name=f.name,
-                vcpus=f.vcpus,
-                ram=f.ram_gib * 1024,
-                disk=f.disk_gib,
-                is_public=f.gpus == 0,  # GPU flavors are shared per tenant (FlavorAccess)
-                extra_specs={f"resources:{spec.gpu_resource_class}": str(f.gpus)} if f.gpus else {},
-                opts=child,
-            )
-            for f in spec.flavors
+
+class PlatformStack(pulumi.ComponentResource):
+    """The platform stack: its OpenStack half and its Kubernetes half, and the outputs tenants read."""
+
+    def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("werkraum:platform:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.openstack = PlatformOpenStack(name, spec, opts=child)
+        self.kubernetes = PlatformKubernetes(name, spec, opts=child)
+        self.outputs: dict[str, pulumi.Input[object]] = {
+            **spec.settings_outputs(),
+            **self.openstack.outputs,
+            **self.kubernetes.outputs,
         }
-        self.compute_service_id = openstack.identity.get_service_output(name="nova", type="compute").id
-        # Keystone refuses a project limit without a registered limit of the same service and
-        # resource (403, found by make e2e against the lab Keystone): each tenant's GPU limit
-        # needs this one. A project without a limit of its own gets none.
-        self.gpu_registered_limit = openstack.identity.RegisteredLimitV3(
-            "gpu-registered-limit",
-            service_id=self.compute_service_id,
-            resource_name_=f"class:{spec.gpu_resource_class}",
-            default_limit=0,
-            description="GPUs a project gets unless its tenant stack sets a limit",
-            opts=child,
-        )
-        self.outputs.update(
-            external_network_id=self.external_network.id,
-            compute_service_id=self.compute_service_id,
-            flavor_ids={name: flavor.id for name, flavor in self.flavors.items()},
-        )
+        self.register_outputs(self.outputs)

@@ -1,8 +1,10 @@
 """The tenant policy pack's rules, as plain functions over (type, props).
 
-`pulumi/policy` wraps them in a pulumi-policy PolicyPack for `pulumi preview
---policy-pack pulumi/policy`; the tests call them directly and over the offline
-plan of every file in stacks/. Props are what providers receive: camelCased.
+They run in two places: in-process over the offline plan before the engine is
+called (``violations``, werkraum/infra/driver.py: every preview and up of a tenant
+stack), and inside the engine, where `pulumi/policy` wraps them in a pulumi-policy
+PolicyPack that the driver passes to preview and up when the engine can run a
+Python policy pack. Props are what providers receive: camelCased.
 """
 
 from __future__ import annotations
@@ -105,27 +107,35 @@ RESOURCE_RULES = {
 # --- stack rule ------------------------------------------------------------------------
 
 
-def tenant_isolation(resources: Iterable[Res]) -> list[str]:
-    """One namespace per tenant stack with a default-deny policy; OpenStack objects inside the tenant project."""
+def tenant_isolation_findings(resources: Iterable[Res]) -> list[tuple[Res | None, str]]:
+    """One namespace per tenant stack with a default-deny policy; OpenStack objects inside the tenant project.
+
+    Each finding names the resource it is about, or None for the stack as a whole.
+    """
     resources = list(resources)
-    out: list[str] = []
+    out: list[tuple[Res | None, str]] = []
     k8s = [r for r in resources if r.type.startswith("kubernetes:")]
     namespaces = [r for r in k8s if r.props.get("kind") == "Namespace"]
     if k8s and len(namespaces) != 1:
-        out.append(f"a tenant stack declares exactly one Namespace (found {len(namespaces)})")
+        out.append((None, f"a tenant stack declares exactly one Namespace (found {len(namespaces)})"))
     ns_name = ((namespaces[0].props.get("metadata") or {}).get("name")) if namespaces else None
     for r in k8s:
         kind = r.props.get("kind")
         if kind in ("ClusterRole", "ClusterRoleBinding"):
-            out.append(f"{r.name}: tenant stacks may not declare cluster-wide {kind}s")
+            out.append((r, f"tenant stacks may not declare cluster-wide {kind}s"))
         elif kind not in CLUSTER_SCOPED and (r.props.get("metadata") or {}).get("namespace") != ns_name:
-            out.append(f"{r.name}: {kind} is outside the tenant namespace {ns_name}")
+            out.append((r, f"{kind} is outside the tenant namespace {ns_name}"))
     if k8s and not any(_is_default_deny(r) for r in k8s):
-        out.append("no default-deny NetworkPolicy (empty podSelector, Ingress and Egress)")
+        out.append((None, "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress)"))
     for r in resources:
         if r.type in PROJECT_SCOPED and not r.props.get("tenantId"):
-            out.append(f"{r.name}: {r.type.rsplit(':', 1)[-1]} is not placed in the tenant's project (tenantId)")
+            out.append((r, f"{r.type.rsplit(':', 1)[-1]} is not placed in the tenant's project (tenantId)"))
     return out
+
+
+def tenant_isolation(resources: Iterable[Res]) -> list[str]:
+    """The isolation findings as messages (`name: message` where a resource is named)."""
+    return [f"{r.name}: {msg}" if r is not None else msg for r, msg in tenant_isolation_findings(resources)]
 
 
 def _is_default_deny(r: Res) -> bool:
@@ -139,14 +149,35 @@ def _is_default_deny(r: Res) -> bool:
     )
 
 
-def check_all(resources: Iterable[Res]) -> list[str]:
-    """Every rule over a stack's resources: `rule: resource: message` lines (empty when compliant)."""
+@dataclass(frozen=True)
+class Violation:
+    """One rule broken: which rule, on which resource (None: the stack as a whole), and why."""
+
+    rule: str
+    resource: Res | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f" on {self.resource.type} {self.resource.name}" if self.resource is not None else ""
+        return f"policy '{self.rule}'{where}: {self.message}"
+
+
+def violations(resources: Iterable[Res]) -> list[Violation]:
+    """Every rule of the pack over a stack's resources, as pulumi/policy runs them in the engine."""
     resources = list(resources)
     out = [
-        f"{rule}: {r.name}: {msg}"
+        Violation(rule, r, msg)
         for r in resources
         for rule, (fn, _) in RESOURCE_RULES.items()
         for msg in fn(r.type, r.props)
     ]
-    out += [f"tenant-isolation: {msg}" for msg in tenant_isolation(resources)]
+    out += [Violation("tenant-isolation", r, msg) for r, msg in tenant_isolation_findings(resources)]
     return out
+
+
+def check_all(resources: Iterable[Res]) -> list[str]:
+    """Every rule over a stack's resources: `rule: resource: message` lines (empty when compliant)."""
+    return [
+        f"{v.rule}: {v.resource.name}: {v.message}" if v.resource is not None else f"{v.rule}: {v.message}"
+        for v in violations(resources)
+    ]

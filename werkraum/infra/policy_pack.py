@@ -11,7 +11,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from werkraum.infra.policies import RESOURCE_RULES, Res, tenant_isolation
+from werkraum.infra.policies import RESOURCE_RULES, Res, tenant_isolation_findings
 
 
 def resource_policy(name: str) -> ResourceValidationPolicy:
@@ -25,8 +25,14 @@ def resource_policy(name: str) -> ResourceValidationPolicy:
 
 
 def validate_isolation(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for message in tenant_isolation(Res(r.resource_type, r.name, r.props) for r in args.resources):
-        report_violation(message, None)
+    """The isolation findings, each reported on the resource it names (by URN), or on the stack."""
+    resources = [(Res(r.resource_type, r.name, r.props), r.urn) for r in args.resources]
+    urns = {id(res): urn for res, urn in resources}
+    for res, message in tenant_isolation_findings(res for res, _ in resources):
+        if res is None:
+            report_violation(message, None)
+        else:
+            report_violation(f"{res.name}: {message}", urns[id(res)])
 
 
 def tenant_policies() -> list[Policy]:

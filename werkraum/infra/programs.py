@@ -3,36 +3,51 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from werkraum.infra.platform_stack import PlatformStack
-from werkraum.infra.tenant import PlatformOutputs, TenantStack
+from werkraum.infra.tenant import KubernetesPlatform, OpenStackPlatform, TenantStack
 from werkraum.paths import repo_root
 from werkraum.tenants.loader import load_tenant_file, stack_file
+from werkraum.tenants.model import TenantSpec
 from werkraum.tenants.platform import PlatformSpec, build_platform, load_platform
 
 DEFAULT_PLATFORM_STACK = "organization/werkraum-platform/rack"
 
 
-def platform_program(*, with_openstack: bool = True) -> PlatformStack:
+def platform_settings() -> PlatformSpec:
+    """The platform settings of the running stack (`platform:spec`, completed by the rack it names)."""
     config = pulumi.Config("platform")
-    spec = build_platform(config.require_object("spec"), config.get("inventory"), f"stack {pulumi.get_stack()}")
-    platform = PlatformStack(pulumi.get_stack(), spec, with_openstack=with_openstack)
-    for key, value in platform.outputs.items():
+    return build_platform(config.require_object("spec"), config.get("inventory"), f"stack {pulumi.get_stack()}")
+
+
+def export_all(outputs: dict[str, pulumi.Input[object]]) -> None:
+    for key, value in outputs.items():
         pulumi.export(key, value)
+
+
+def platform_program() -> PlatformStack:
+    platform = PlatformStack(pulumi.get_stack(), platform_settings())
+    export_all(platform.outputs)
     return platform
 
 
-def tenant_program(
-    stacks_dir: Path | None = None,
-    platform_spec: PlatformSpec | None = None,
-    *,
-    with_openstack: bool = True,
-    opts: pulumi.ResourceOptions | None = None,
-) -> TenantStack:
-    """Read `tenant:spec`, check it exactly as `werkraum tenant validate` does, declare the tenant.
+@dataclass(frozen=True)
+class TenantInputs:
+    """What a tenant program starts from: the stack's tenant file, checked, and the platform stack."""
+
+    slug: str
+    spec: TenantSpec
+    offboard: bool
+    stacks_dir: Path
+    platform: pulumi.StackReference
+
+
+def tenant_inputs(stacks_dir: Path | None = None) -> TenantInputs:
+    """Read `tenant:spec`, check it exactly as `werkraum tenant validate` does, reference the platform stack.
 
     A file with problems never reaches the engine: the program stops before any
     resource is declared and names every problem.
@@ -45,18 +60,27 @@ def tenant_program(
     if tenant_file.problems or tenant_file.spec is None:
         raise ValueError(f"tenant {slug} is not valid:\n" + "\n".join(str(p) for p in tenant_file.problems))
     ref = pulumi.StackReference(config.get("platform_stack") or DEFAULT_PLATFORM_STACK)
+    return TenantInputs(slug, tenant_file.spec, bool(config.get_bool("offboard")), stacks_dir, ref)
+
+
+def tenant_program(
+    stacks_dir: Path | None = None,
+    platform_spec: PlatformSpec | None = None,
+    *,
+    opts: pulumi.ResourceOptions | None = None,
+) -> TenantStack:
+    """The whole tenant (both halves) of the stack's tenant file."""
+    t = tenant_inputs(stacks_dir)
     tenant = TenantStack(
-        slug,
-        tenant_file.spec,
-        platform=PlatformOutputs(ref, with_openstack=with_openstack),
-        platform_spec=platform_spec or load_platform(),
-        stacks_dir=stacks_dir,
-        offboard=bool(config.get_bool("offboard")),
-        with_openstack=with_openstack,
+        t.slug,
+        t.spec,
+        openstack=OpenStackPlatform.read(t.platform, platform_spec or load_platform()),
+        kubernetes=KubernetesPlatform.read(t.platform),
+        stacks_dir=t.stacks_dir,
+        offboard=t.offboard,
         opts=opts,
     )
-    for key, value in tenant.partner_outputs.items():
-        pulumi.export(key, value)
+    export_all(tenant.partner_outputs)
     return tenant
 
 

@@ -1,10 +1,15 @@
-"""A whole tenant: the components of one tenant file, and the outputs a partner reads."""
+"""A whole tenant: its OpenStack half and its Kubernetes half, and the outputs a partner reads.
+
+Each half is a ComponentResource with typed inputs (what it takes from the platform):
+the tenant program composes both; a program that can reach only one cloud composes
+one (the end-to-end run's Kubernetes-only program, tests/harness/e2e/stacks.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pulumi
 from werkraum.infra.identity import TenantIdentity
@@ -13,67 +18,137 @@ from werkraum.infra.tenant_apps import BrandingInput, TenantApps, WorkspaceInput
 from werkraum.infra.tenant_kubernetes import TenantKubernetes
 from werkraum.infra.tenant_quotas import TenantQuotas
 from werkraum.tenants.model import TenantSpec
-from werkraum.tenants.plans import QuotaName
 from werkraum.tenants.platform import PlatformSpec
 
 
-class PlatformOutputs:
-    """What a tenant reads from the platform stack (a StackReference).
+@dataclass(frozen=True)
+class OpenStackPlatform:
+    """What the tenant's OpenStack half takes from the platform: its stack's outputs and settings."""
 
-    ``with_openstack=False`` reads only the Kubernetes settings: the end-to-end run uses it,
-    where no OpenStack provider plugin can be built (docs/testing.md).
+    external_network_id: pulumi.Input[str]
+    compute_service_id: pulumi.Input[str]
+    flavor_ids: pulumi.Input[Mapping[str, str]]
+    management_cidr: pulumi.Input[str]
+    dns_nameservers: pulumi.Input[Sequence[str]]
+    gpu_resource_class: str
+    gpu_flavors: tuple[str, ...] = ()  # the private GPU flavors a tenant with GPUs is given
+
+    @classmethod
+    def read(cls, ref: pulumi.StackReference, spec: PlatformSpec) -> OpenStackPlatform:
+        return cls(
+            external_network_id=ref.require_output("external_network_id"),
+            compute_service_id=ref.require_output("compute_service_id"),
+            flavor_ids=ref.require_output("flavor_ids"),
+            management_cidr=ref.require_output("management_cidr"),
+            dns_nameservers=ref.require_output("dns_nameservers"),
+            gpu_resource_class=spec.gpu_resource_class,
+            gpu_flavors=tuple(f.name for f in spec.flavors if f.gpus),
+        )
+
+
+@dataclass(frozen=True)
+class KubernetesPlatform:
+    """What the tenant's Kubernetes half takes from the platform stack's outputs."""
+
+    ingress_namespace: pulumi.Input[str]
+    storage_class: pulumi.Input[str]
+    ingress_class: pulumi.Input[str]
+    cluster_issuer: pulumi.Input[str]
+    image_registry: pulumi.Input[str]
+
+    @classmethod
+    def read(cls, ref: pulumi.StackReference) -> KubernetesPlatform:
+        return cls(
+            ingress_namespace=ref.require_output("ingress_namespace"),
+            storage_class=ref.require_output("storage_class"),
+            ingress_class=ref.require_output("ingress_class"),
+            cluster_issuer=ref.require_output("cluster_issuer"),
+            image_registry=ref.require_output("image_registry"),
+        )
+
+
+def _flavor_id(flavor_ids: pulumi.Input[Mapping[str, str]], name: str) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(flavor_ids).apply(lambda ids: str(ids[name]))
+
+
+def _moved_from(opts: pulumi.ResourceOptions | None) -> list[pulumi.Alias]:
+    """An alias to the parent a component had before the halves were components of their own.
+
+    Identity, network, quotas, namespace and apps were children of the Tenant component;
+    the alias keeps their URNs (and so their state) where the halves sit under it.
     """
-
-    def __init__(self, ref: pulumi.StackReference, *, with_openstack: bool = True) -> None:
-        if with_openstack:
-            self.external_network_id = ref.require_output("external_network_id")
-            self.compute_service_id = ref.require_output("compute_service_id")
-            self.flavor_ids = ref.require_output("flavor_ids")
-        self.management_cidr = ref.require_output("management_cidr")
-        self.dns_nameservers = ref.require_output("dns_nameservers")
-        self.storage_class = ref.require_output("storage_class")
-        self.ingress_class = ref.require_output("ingress_class")
-        self.ingress_namespace = ref.require_output("ingress_namespace")
-        self.cluster_issuer = ref.require_output("cluster_issuer")
-        self.image_registry = ref.require_output("image_registry")
+    parent = opts.parent if opts is not None else None
+    return [pulumi.Alias(parent=parent)] if parent is not None else []
 
 
-def _flavor_id(flavor_ids: pulumi.Output[Any], name: str) -> pulumi.Output[str]:
-    return flavor_ids.apply(lambda ids: str(ids[name]))
+class TenantOpenStack(pulumi.ComponentResource):
+    """The tenant's OpenStack half: project with admin group, network, quotas and GPU limit."""
 
+    outputs: dict[str, pulumi.Input[object]]
 
-class TenantStack(pulumi.ComponentResource):
     def __init__(
         self,
         slug: str,
         spec: TenantSpec,
+        platform: OpenStackPlatform,
         *,
-        platform: PlatformOutputs,
-        platform_spec: PlatformSpec,
-        stacks_dir: Path,
-        offboard: bool = False,
-        with_openstack: bool = True,
+        protect: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """``with_openstack=False`` declares only the Kubernetes half (identity, network and quotas left out)."""
-        super().__init__("werkraum:tenant:Tenant", slug, None, opts)
         if not spec.network.cidr:
             raise ValueError(f"tenant {slug}: network.cidr is not allocated (run `werkraum tenant allocate {slug}`)")
-        protect = not offboard
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("werkraum:tenant:OpenStack", slug, None, opts)
+        child = pulumi.ResourceOptions(parent=self, aliases=_moved_from(opts))
         quotas = spec.effective_quotas()
-        features = spec.effective_features()
-        openstack_outputs: dict[str, pulumi.Input[object]] = {}
-        if with_openstack:
-            openstack_outputs = self._openstack(
-                slug,
-                spec=spec,
-                platform=platform,
-                platform_spec=platform_spec,
-                quotas=quotas,
-                protect=protect,
-                child=child,
-            )
+        self.identity = TenantIdentity(slug, spec.name, spec.plan, protect=protect, opts=child)
+        self.network = TenantNetwork(
+            slug,
+            spec.network.cidr,
+            project_id=self.identity.project_id,
+            external_network_id=platform.external_network_id,
+            management_cidr=platform.management_cidr,
+            dns_nameservers=platform.dns_nameservers,
+            opts=child,
+        )
+        self.quotas = TenantQuotas(
+            slug,
+            quotas,
+            project_id=self.identity.project_id,
+            compute_service_id=platform.compute_service_id,
+            gpu_resource_class=platform.gpu_resource_class,
+            gpu_flavors={name: _flavor_id(platform.flavor_ids, name) for name in platform.gpu_flavors},
+            opts=child,
+        )
+        self.outputs = {
+            "project_id": self.identity.project_id,
+            "network": {
+                "network_id": self.network.network.id,
+                "subnet_cidr": spec.network.cidr,
+                "router_id": self.network.router.id,
+            },
+        }
+        self.register_outputs(self.outputs)
+
+
+class TenantOnKubernetes(pulumi.ComponentResource):
+    """The tenant's Kubernetes half: its namespace with the guard rails, and its apps."""
+
+    outputs: dict[str, pulumi.Input[object]]
+
+    def __init__(
+        self,
+        slug: str,
+        spec: TenantSpec,
+        platform: KubernetesPlatform,
+        *,
+        stacks_dir: Path,
+        protect: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """``stacks_dir`` is the folder of tenant files the branding's logo path is relative to."""
+        super().__init__("werkraum:tenant:OnKubernetes", slug, None, opts)
+        moved = _moved_from(opts)
+        quotas = spec.effective_quotas()
         self.kubernetes = TenantKubernetes(
             slug,
             spec.plan,
@@ -82,14 +157,14 @@ class TenantStack(pulumi.ComponentResource):
             egress_https=bool(spec.apps),
             ingress_namespace=platform.ingress_namespace,
             protect=protect,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=moved),
         )
         b = spec.branding
         self.apps = TenantApps(
             slug,
             spec.plan,
             namespace=self.kubernetes.namespace_name,
-            features=features,
+            features=spec.effective_features(),
             apps=spec.apps,
             workspaces=[WorkspaceInput(w.name, w.profile, w.members) for w in spec.workspaces],
             branding=BrandingInput(
@@ -107,61 +182,56 @@ class TenantStack(pulumi.ComponentResource):
             ingress_class=platform.ingress_class,
             cluster_issuer=platform.cluster_issuer,
             protect=protect,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes], aliases=moved),
         )
-        self.partner_outputs: dict[str, pulumi.Input[object]] = {
-            "tenant": slug,
-            "name": spec.name,
-            "plan": spec.plan,
-            "seats": spec.seats,
-            "monthly_seat_revenue_eur": spec.seats * spec.plan_info.price_eur_per_seat,
-            **openstack_outputs,
-            "namespace": self.kubernetes.namespace_name,
-            "urls": self.apps.urls,
-            "quotas": dict(quotas),
-            "features": features,
-            "protected": protect,
-        }
-        self.register_outputs(self.partner_outputs)
+        self.outputs = {"namespace": self.kubernetes.namespace_name, "urls": self.apps.urls}
+        self.register_outputs(self.outputs)
 
-    def _openstack(
+
+def partner_outputs(
+    slug: str,
+    spec: TenantSpec,
+    *,
+    protect: bool,
+    kubernetes: TenantOnKubernetes,
+    openstack: TenantOpenStack | None = None,
+) -> dict[str, pulumi.Input[object]]:
+    """The outputs a partner reads, from the halves a program declared."""
+    return {
+        "tenant": slug,
+        "name": spec.name,
+        "plan": spec.plan,
+        "seats": spec.seats,
+        "monthly_seat_revenue_eur": spec.seats * spec.plan_info.price_eur_per_seat,
+        **(openstack.outputs if openstack is not None else {}),
+        **kubernetes.outputs,
+        "quotas": dict(spec.effective_quotas()),
+        "features": spec.effective_features(),
+        "protected": protect,
+    }
+
+
+class TenantStack(pulumi.ComponentResource):
+    """A whole tenant: the OpenStack half and the Kubernetes half of one tenant file."""
+
+    def __init__(
         self,
         slug: str,
-        *,
         spec: TenantSpec,
-        platform: PlatformOutputs,
-        platform_spec: PlatformSpec,
-        quotas: Mapping[QuotaName, int],
-        protect: bool,
-        child: pulumi.ResourceOptions,
-    ) -> dict[str, pulumi.Input[object]]:
-        """The OpenStack half: project, network and quotas; returns the outputs a partner reads."""
-        assert spec.network.cidr is not None
-        self.identity = TenantIdentity(slug, spec.name, spec.plan, protect=protect, opts=child)
-        self.network = TenantNetwork(
-            slug,
-            spec.network.cidr,
-            project_id=self.identity.project_id,
-            external_network_id=platform.external_network_id,
-            management_cidr=platform.management_cidr,
-            dns_nameservers=platform.dns_nameservers,
-            opts=child,
+        *,
+        openstack: OpenStackPlatform,
+        kubernetes: KubernetesPlatform,
+        stacks_dir: Path,
+        offboard: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """``offboard`` lifts the protection of the project, the namespace and the workspace volumes."""
+        super().__init__("werkraum:tenant:Tenant", slug, None, opts)
+        protect = not offboard
+        child = pulumi.ResourceOptions(parent=self)
+        self.openstack = TenantOpenStack(slug, spec, openstack, protect=protect, opts=child)
+        self.kubernetes = TenantOnKubernetes(slug, spec, kubernetes, stacks_dir=stacks_dir, protect=protect, opts=child)
+        self.partner_outputs = partner_outputs(
+            slug, spec, protect=protect, kubernetes=self.kubernetes, openstack=self.openstack
         )
-        gpu_flavors = {f.name: _flavor_id(platform.flavor_ids, f.name) for f in platform_spec.flavors if f.gpus}
-        self.quotas = TenantQuotas(
-            slug,
-            quotas,
-            project_id=self.identity.project_id,
-            compute_service_id=platform.compute_service_id,
-            gpu_resource_class=platform_spec.gpu_resource_class,
-            gpu_flavors=gpu_flavors,
-            opts=child,
-        )
-        return {
-            "project_id": self.identity.project_id,
-            "network": {
-                "network_id": self.network.network.id,
-                "subnet_cidr": spec.network.cidr,
-                "router_id": self.network.router.id,
-            },
-        }
+        self.register_outputs(self.partner_outputs)

@@ -1,5 +1,9 @@
 """`make e2e`: onboarding, drift, plan changes and offboarding through the real Pulumi engine.
 
+The engine is driven by Werkraum's one driver (werkraum/infra/driver.py), as the CLI and
+the CI jobs drive it: every tenant preview and up passes the policy check first, and
+destroy is the driver's (refused while protected resources remain).
+
 Each check prints PASS, FAIL or BLOCKED with what it saw. BLOCKED is a check that
 cannot run here because a component cannot be built (the error is printed); it is
 never counted as passed. The run exits 0 only when every check passed, or when the
@@ -22,7 +26,6 @@ from typing import Any
 
 import yaml
 
-from pulumi import automation as auto
 from tests.harness import engine
 from tests.harness.e2e import kube_api, openstack_api
 from tests.harness.e2e.kube import Kube
@@ -31,16 +34,16 @@ from tests.harness.e2e.stacks import (
     PLATFORM_STACK,
     SHARED_CHANGE_ANNOTATION,
     Workspace,
-    changes,
     resource_count,
     write_ceph_stand_in,
 )
+from werkraum.errors import WerkraumError
 from werkraum.infra import naming
+from werkraum.infra.driver import EngineError, StackDriver
 from werkraum.infra.quotas import kubernetes_quota
 from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify
-from werkraum.tenants.engine import protected_resources
 from werkraum.tenants.fleet import tenant_paths
 from werkraum.tenants.loader import load_tenant_file, slug_of, stack_file
 from werkraum.tenants.model import TenantSpec
@@ -123,23 +126,23 @@ class E2E:
         self.report = report
         self.out = on_output
 
-    def _expect_failure(self, command: Callable[..., Any]) -> str | None:
-        """Run an engine command that must fail: None if it succeeded, else everything it said.
+    def _expect_failure(self, command: Callable[[], Any]) -> str | None:
+        """Run a driver command that must fail: None if it succeeded, else the error and all the engine said.
 
-        The engine prints its errors on its output, not in the CommandError, so the
-        output is kept and searched too.
+        The engine prints its errors on its output, not in the CommandError; the driver
+        keeps that output in the EngineError, so it is searched too.
         """
-        said: list[str] = []
-
-        def out(line: str) -> None:
-            said.append(line)
-            self.out(line)
-
         try:
-            command(on_output=out, color="never")
-        except auto.CommandError as exc:
-            return "\n".join(said) + str(exc)
+            command()
+        except WerkraumError as exc:
+            return f"{exc.output}\n{exc}" if isinstance(exc, EngineError) else str(exc)
         return None
+
+    def platform(self) -> StackDriver:
+        return self.ws.platform(on_output=self.out)
+
+    def tenant(self, slug: str, **kwargs: Any) -> StackDriver:
+        return self.ws.tenant(slug, on_output=self.out, **kwargs)
 
     # --- set-up ---------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -157,13 +160,11 @@ class E2E:
 
     # --- checks ---------------------------------------------------------------------------
     def check_platform(self) -> None:
-        stack = self.ws.platform()
+        stack = self.platform()
         with self.report.timed("platform_up_s"):
-            result = stack.up(on_output=self.out, color="never")
+            result = stack.up()
         r = self.report
-        r.check(
-            "platform stack up", result.summary.result == "succeeded", f"{changes(result.summary.resource_changes)}"
-        )
+        r.check("platform stack up", result.succeeded, f"{result.changes}")
         spec = self.ws.platform_spec
         for sc in spec.storage_classes:
             pool = ((self.kube.get("StorageClass", sc.name) or {}).get("parameters") or {}).get("pool")
@@ -174,14 +175,14 @@ class E2E:
         )
 
     def up_tenant(self, slug: str) -> None:
-        stack = self.ws.tenant(slug)
+        stack = self.tenant(slug)
         started = time.monotonic()
-        result = stack.up(on_output=self.out, color="never")
+        result = stack.up()
         self.report.figures.setdefault("tenant_up_s", round(time.monotonic() - started, 1))
         self.report.check(
-            f"{slug}: pulumi up",
-            result.summary.result == "succeeded",
-            f"{changes(result.summary.resource_changes)} in {time.monotonic() - started:.1f}s",
+            f"{slug}: up through the driver",
+            result.succeeded,
+            f"{result.changes} in {time.monotonic() - started:.1f}s",
         )
 
     def check_tenant(self, slug: str) -> None:
@@ -255,26 +256,27 @@ class E2E:
         seen: dict[str, dict[str, int]] = {}
         for slug in slugs:
             started = time.monotonic()
-            result = self.ws.tenant(slug, **tenant_kwargs).preview(on_output=self.out, color="never")
+            result = self.tenant(slug, **tenant_kwargs).preview()
             self.report.figures.setdefault(f"preview_{label}_s", round(time.monotonic() - started, 1))
-            seen[slug] = changes(result.change_summary)
+            seen[slug] = result.changes
         return seen
 
     def check_no_drift(self, slugs: list[str]) -> None:
+        """After the ups, a preview of every stack proposes nothing (through the driver, policy check included)."""
         for slug in [PLATFORM_STACK, *slugs]:
-            stack = self.ws.platform() if slug == PLATFORM_STACK else self.ws.tenant(slug)
+            stack = self.platform() if slug == PLATFORM_STACK else self.tenant(slug)
             started = time.monotonic()
             try:
-                result = stack.preview(expect_no_changes=True, on_output=self.out, color="never")
-            except auto.CommandError as exc:
-                self.report.check(f"{slug}: preview --expect-no-changes", False, str(exc).strip()[-400:])
+                result = stack.preview(expect_no_changes=True)
+            except WerkraumError as exc:
+                self.report.check(f"{slug}: preview --expect-no-changes", False, str(exc)[-400:])
                 continue
             seconds = round(time.monotonic() - started, 1)
             self.report.figures.setdefault("preview_no_change_s", seconds)
             self.report.check(
                 f"{slug}: preview --expect-no-changes",
-                not changes(result.change_summary),
-                f"{result.change_summary} in {seconds}s",
+                not result.changes,
+                f"{result.changes or 'no changes'} in {seconds}s",
             )
 
     def check_plan_change(self, slug: str, slugs: list[str]) -> str | None:
@@ -334,39 +336,44 @@ class E2E:
             bool(problems),
             str(problems[0]) if problems else "no problem found",
         )
-        stack = self.ws.tenant(BROKEN_SLUG)
+        stack = self.tenant(BROKEN_SLUG)
         said = self._expect_failure(stack.up)
         refused = said is not None and f"tenant {BROKEN_SLUG} is not valid" in said and "seats" in said
         if said is None:
-            detail = "pulumi up succeeded"
+            detail = "up succeeded"
         else:
-            detail = f"pulumi up failed in the program: tenant {BROKEN_SLUG} is not valid" if refused else said[-300:]
+            detail = (
+                f"the driver refused it before the engine: tenant {BROKEN_SLUG} is not valid"
+                if refused
+                else said[-300:]
+            )
         count = resource_count(stack)
         ns_absent = self.kube.get("Namespace", naming.namespace(BROKEN_SLUG)) is None
         self.report.check(
-            "broken tenant file: pulumi up stops in the program, nothing created",
+            "broken tenant file: up is refused before the engine, nothing created",
             refused and count == 0 and ns_absent,
             f"{detail}; resources in state: {count}; namespace absent: {ns_absent}",
         )
-        stack.workspace.remove_stack(BROKEN_SLUG)
+        if stack.exists():
+            stack.remove()
         path.unlink(missing_ok=True)
 
     def check_offboard(self, slug: str, others: list[str]) -> None:
         r, k = self.report, self.kube
         ns = naming.namespace(slug)
         before = {o: k.versions(naming.namespace(o)) for o in others}
-        stack = self.ws.tenant(slug)
+        stack = self.tenant(slug)
         own_before = k.versions(ns)
-        # A real `pulumi destroy` here deletes every unprotected resource before it stops at the
-        # protected ones (seen in this run's first version); `werkraum tenant destroy` refuses while the
-        # state holds protected resources. So the refusal is checked with a destroy preview.
-        said = self._expect_failure(stack.preview_destroy)
+        # A plain `pulumi destroy` here deletes every unprotected resource before it stops at the
+        # protected ones (seen in this run's first version); the driver's destroy (`werkraum tenant
+        # destroy`) refuses while the state holds protected resources, before anything is deleted.
+        said = self._expect_failure(stack.destroy)
         refused = said is not None and "protected" in said
         if said is None:
-            detail = "destroy preview succeeded"
+            detail = "destroy succeeded"
         else:
             detail = next((line.strip() for line in said.splitlines() if "protected" in line), said[-300:])
-        protected_now = protected_resources({"deployment": stack.export_stack().deployment or {}})
+        protected_now = stack.protected()
         own_untouched = k.versions(ns) == own_before
         r.check(
             f"offboard {slug}: destroy refused while protected ({', '.join(protected_now)})",
@@ -374,21 +381,17 @@ class E2E:
             detail[:200],
         )
         _edit_config(stack_file(self.ws.stacks_dir, slug), lambda c: c.update({"tenant:offboard": True}))
-        preview = stack.preview(on_output=self.out, color="never")
+        preview = stack.preview()
         r.check(
             f"offboard {slug}: `tenant:offboard: true` previews no resource change",
-            not changes(preview.change_summary),
-            f"{preview.change_summary}",
+            not preview.changes,
+            f"{preview.changes}",
         )
-        stack.up(on_output=self.out, color="never")
-        protected = [
-            res["urn"].rsplit("::", 1)[-1]
-            for res in (stack.export_stack().deployment or {}).get("resources", [])
-            if res.get("protect")
-        ]
+        stack.up()
+        protected = stack.protected()
         r.check(f"offboard {slug}: protection lifted", not protected, f"still protected: {protected}")
         started = time.monotonic()
-        stack.destroy(on_output=self.out, color="never")
+        stack.destroy()
         gone_after = k.wait_gone("Namespace", ns)
         r.figures["offboard_s"] = round(time.monotonic() - started, 1)
         r.check(
@@ -396,7 +399,7 @@ class E2E:
             k.get("Namespace", ns) is None and resource_count(stack) == 0,
             f"namespace gone {gone_after:.0f}s after destroy",
         )
-        stack.workspace.remove_stack(slug)
+        stack.remove()
         after = {o: k.versions(naming.namespace(o)) for o in others}
         untouched = {o: before[o] == after[o] for o in others}
         r.check(
@@ -438,7 +441,7 @@ def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -
             kube_api.down(lab)
     _openstack_scenario(e2e.ws, slugs, report, keep=keep)
     report.block(
-        "the OpenStack half through `pulumi up`: its state, preview --expect-no-changes, plan change, "
+        "the OpenStack half through the engine's up: its state, preview --expect-no-changes, plan change, "
         "and the protected project on offboarding",
         "openstack",
         blocked.get("openstack", "not attempted"),

@@ -1,17 +1,21 @@
-"""The real Pulumi engine, driven through the Automation API, on a local file backend.
+"""The real Pulumi engine, driven through Werkraum's one driver (werkraum/infra/driver.py), on a file backend.
 
-The programs are Werkraum's own (``werkraum.infra.programs``), run in this process by
-the Python SDK's language server (``pulumi up --client``): the Python language host
-binary cannot be built here (docs/testing.md). Only the Kubernetes half of each stack
-is declared (``with_openstack=False``): no OpenStack provider plugin can be built here.
+The programs run in this process by the Python SDK's language server (``pulumi up
+--client``): the Python language host binary cannot be built here (docs/testing.md).
+They are composed here, in the harness, from the product's components: only the
+Kubernetes half of each stack is declared (``PlatformKubernetes``; ``TenantOnKubernetes``
+with the platform outputs it reads), since no OpenStack provider plugin can be built
+here. The product's programs (werkraum/infra/programs.py) always declare both halves.
 Pods cannot run either (the lab API server has no nodes), so workloads carry
 ``pulumi.com/skipAwait``: the engine does not wait for readiness that never comes.
+Each tenant preview and up passes the driver's policy check first, over the tenant's
+full offline plan.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +24,12 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 from tests.harness import engine
-from werkraum.infra.programs import platform_program, tenant_program
+from werkraum.infra.driver import Inline, StackDriver
+from werkraum.infra.driver import platform as platform_driver
+from werkraum.infra.driver import tenant as tenant_driver
+from werkraum.infra.platform_stack import PlatformKubernetes
+from werkraum.infra.programs import export_all, platform_settings, tenant_inputs
+from werkraum.infra.tenant import KubernetesPlatform, TenantOnKubernetes, partner_outputs
 from werkraum.tenants.platform import PlatformSpec, load_platform
 
 PLATFORM_PROJECT = "werkraum-platform"
@@ -53,6 +62,23 @@ def _skip_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformR
 def _shared_change(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
     """Stands in for an edit of the shared tenant program: one more annotation on every namespace."""
     return _annotate(args, SHARED_CHANGE_ANNOTATION) if args.type_ == "kubernetes:core/v1:Namespace" else None
+
+
+def kubernetes_platform_program() -> None:
+    """The platform stack's Kubernetes half, with every output a tenant's Kubernetes half reads."""
+    spec = platform_settings()
+    half = PlatformKubernetes(pulumi.get_stack(), spec)
+    export_all({**spec.settings_outputs(), **half.outputs})
+
+
+def kubernetes_tenant_program(stacks_dir: Path) -> None:
+    """A tenant stack's Kubernetes half: the namespace with its guard rails and the apps, as the product declares them."""
+    t = tenant_inputs(stacks_dir)
+    protect = not t.offboard
+    half = TenantOnKubernetes(
+        t.slug, t.spec, KubernetesPlatform.read(t.platform), stacks_dir=t.stacks_dir, protect=protect
+    )
+    export_all(partner_outputs(t.slug, t.spec, protect=protect, kubernetes=half))
 
 
 @dataclass
@@ -102,49 +128,42 @@ class Workspace:
             pulumi_command=auto.PulumiCommand(root=str(engine.engine_dir()), skip_version_check=True),
         )
 
-    def platform(self) -> auto.Stack:
+    def platform(self, on_output: Callable[[str], None] | None = None) -> StackDriver:
         def program() -> None:
             pulumi.runtime.register_stack_transform(_skip_await)
-            platform_program(with_openstack=False)
+            kubernetes_platform_program()
 
-        return auto.create_or_select_stack(
-            stack_name=PLATFORM_STACK,
-            project_name=PLATFORM_PROJECT,
-            program=program,
-            opts=self._options(PLATFORM_PROJECT, self.platform_dir),
+        return platform_driver(
+            PLATFORM_STACK,
+            inline=Inline(program, self._options(PLATFORM_PROJECT, self.platform_dir)),
+            on_output=on_output,
         )
 
-    def tenant(self, slug: str, *, shared_change: bool = False) -> auto.Stack:
+    def tenant(
+        self, slug: str, *, shared_change: bool = False, on_output: Callable[[str], None] | None = None
+    ) -> StackDriver:
         stacks_dir = self.stacks_dir
-        platform_spec = self.platform_spec
 
         def program() -> None:
             pulumi.runtime.register_stack_transform(_skip_await)
             if shared_change:
                 pulumi.runtime.register_stack_transform(_shared_change)
-            tenant_program(stacks_dir=stacks_dir, platform_spec=platform_spec, with_openstack=False)
+            kubernetes_tenant_program(stacks_dir)
 
-        return auto.create_or_select_stack(
-            stack_name=slug,
-            project_name=TENANT_PROJECT,
-            program=program,
-            opts=self._options(TENANT_PROJECT, stacks_dir),
+        return tenant_driver(
+            slug,
+            stacks_dir=stacks_dir,
+            platform=self.platform_spec,
+            inline=Inline(program, self._options(TENANT_PROJECT, stacks_dir)),
+            on_output=on_output,
         )
 
 
-def changes(summary: Mapping[Any, int] | None) -> dict[str, int]:
-    """A preview's change summary without the unchanged resources (op name -> count)."""
-    out: dict[str, int] = {}
-    for op, count in (summary or {}).items():
-        name = getattr(op, "value", str(op))
-        if name != "same" and count:
-            out[name] = count
-    return out
-
-
-def resource_count(stack: auto.Stack) -> int:
-    """Resources in the stack's state, without the stack itself and its default providers."""
-    state = stack.export_stack().deployment or {}
+def resource_count(stack: StackDriver) -> int:
+    """Resources in the stack's state, without the stack itself and its default providers (0: no stack)."""
+    if not stack.exists():
+        return 0
+    state = stack.export_state()["deployment"]
     return sum(1 for r in state.get("resources") or [] if not str(r.get("type", "")).startswith("pulumi:"))
 
 
