@@ -14,9 +14,11 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, VENV_BIN, run_cli
+from tests.fixtures import copy_tenants
 from tests.tenants.conftest import MINIMAL, write_tenant
 from werkraum.netbox.ipam import TenantNetwork, allocate
 from werkraum.netbox.local import LocalNetBox, free_port
+from werkraum.tenants.fleet import load_fleet
 
 LAB = ROOT / "inventories" / "lab"
 LAB_HOSTS = {"gpu": "gpu-01", "ceph": "ceph-01", "control": "control-01", "service": "service-01"}
@@ -130,7 +132,7 @@ def test_tenant_allocation_is_recorded_and_stable(
     netbox: LocalNetBox, nb_env: dict[str, str], synced: object, tmp_path: Path
 ) -> None:
     stacks = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", stacks)
+    copy_tenants(stacks)
     path = write_tenant(stacks, "minimal", MINIMAL.replace("    network: {cidr: 10.100.40.0/24}\n", ""))
     proc = run_cli("tenant", "allocate", "minimal", "--stacks", str(stacks), env=nb_env)
     assert proc.returncode == 0, proc.stderr
@@ -139,11 +141,13 @@ def test_tenant_allocation_is_recorded_and_stable(
     tenant = nb.tenancy.tenants.get(slug="minimal")
     held = [p.prefix for p in nb.ipam.prefixes.filter(tenant_id=tenant.id)]
     assert len(held) == 1 and f"cidr: {held[0]}" in path.read_text()
-    # The samples' own CIDRs were checked and recorded against their tenants.
-    for slug, cidr in (("mustermann", "10.100.12.0/24"), ("schmidt", "10.100.13.0/24"), ("weber", "10.100.14.0/24")):
+    # The other tenants' own CIDRs were checked and recorded against their tenants.
+    explicit = {t.slug: t.spec.network.cidr for t in load_fleet(stacks).tenants if t.spec and t.slug != "minimal"}
+    assert explicit and all(explicit.values())
+    for slug, cidr in explicit.items():
         owner = nb.ipam.prefixes.get(prefix=cidr).tenant
         assert owner is not None and owner.slug == slug
-    assert held[0] not in ("10.100.12.0/24", "10.100.13.0/24", "10.100.14.0/24")
+    assert held[0] not in explicit.values()
     again = run_cli("tenant", "allocate", "minimal", "--stacks", str(stacks), env=nb_env)
     assert again.returncode == 0 and f"{held[0]} (already in its file" in again.stdout
     # The file lost its CIDR (a rebase gone wrong): NetBox gives the same prefix back.
@@ -157,15 +161,17 @@ def test_explicit_cidr_that_netbox_gave_another_tenant_is_refused(
     nb_env: dict[str, str], synced: object, tmp_path: Path
 ) -> None:
     stacks = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", stacks)
-    run_cli("tenant", "allocate", "schmidt", "--stacks", str(stacks), env=nb_env)  # records the samples
-    (stacks / "Pulumi.schmidt.yaml").unlink()  # schmidt's file is gone, NetBox still holds its prefix
-    write_tenant(stacks, "squatter", MINIMAL.replace("10.100.40.0/24", "10.100.13.0/24"))
+    copy_tenants(stacks)
+    gone = load_fleet(stacks).tenants[0]
+    assert gone.spec is not None
+    cidr = gone.spec.network.cidr
+    run_cli("tenant", "allocate", gone.slug, "--stacks", str(stacks), env=nb_env)  # records every tenant's CIDR
+    gone.path.unlink()  # its file is gone, NetBox still holds its prefix
+    write_tenant(stacks, "squatter", MINIMAL.replace("10.100.40.0/24", str(cidr)))
     proc = run_cli("tenant", "allocate", "squatter", "--stacks", str(stacks), env=nb_env)
     assert proc.returncode == 1
-    assert (
-        "tenant squatter: network.cidr 10.100.13.0/24 overlaps what NetBox holds: 10.100.13.0/24 (tenant schmidt)"
-        in (proc.stderr)
+    assert f"tenant squatter: network.cidr {cidr} overlaps what NetBox holds: {cidr} (tenant {gone.slug})" in (
+        proc.stderr
     )
 
 
@@ -195,7 +201,7 @@ def test_netbox_down_fails_clearly_and_writes_nothing(synced: object, tmp_path: 
     inventory = run_cli("netbox", "inventory", env=down)
     assert inventory.returncode == 1 and "inventories/office/netbox.yml could not be read" in inventory.stderr
     stacks = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", stacks)
+    copy_tenants(stacks)
     body = MINIMAL.replace("    network: {cidr: 10.100.40.0/24}\n", "")
     path = write_tenant(stacks, "minimal", body)
     alloc = run_cli("tenant", "allocate", "minimal", "--stacks", str(stacks), env=down)
@@ -216,14 +222,16 @@ def test_tenant_new_allocates_in_netbox_and_gives_back_on_failure(
     from tests.tenants.test_cli_tenant import NEW
 
     stacks = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", stacks)
+    copy_tenants(stacks)
     nb = api(netbox)
     proc = run_cli("tenant", "new", "newco", *NEW, "--stacks", str(stacks), env=nb_env)
     assert proc.returncode == 0, proc.stderr
     held = [p.prefix for p in nb.ipam.prefixes.filter(tenant=["newco"])]
     assert len(held) == 1 and f"cidr: {held[0]}" in (stacks / "Pulumi.newco.yaml").read_text()
-    taken = [*NEW[:-1], "ki.mustermann.example"]  # a domain another tenant has: the file is refused
+    other = load_fleet(stacks).tenants[0].spec
+    assert other is not None
+    taken = [*NEW[:-1], other.branding.domain]  # a domain another tenant has: the file is refused
     refused = run_cli("tenant", "new", "badco", *taken, "--stacks", str(stacks), env=nb_env)
-    assert refused.returncode == 1 and "ki.mustermann.example is already used by" in refused.stderr
+    assert refused.returncode == 1 and f"{other.branding.domain} is already used by" in refused.stderr
     assert not (stacks / "Pulumi.badco.yaml").exists()
     assert list(nb.ipam.prefixes.filter(tenant=["badco"])) == []  # its prefix was given back

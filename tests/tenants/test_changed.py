@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, VENV_BIN, run_cli
+from tests.conftest import VENV_BIN, run_cli
+from tests.fixtures import make_checkout, tenant_slugs
 from tests.tenants.conftest import MINIMAL
+
+ALL = tenant_slugs()  # the repository's tenants: the fixture tenants (its stacks/)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -28,10 +31,8 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A repository with the project's tenant-related tree, one commit on main."""
-    repo = tmp_path / "repo"
-    for part in ("stacks", "pulumi", "werkraum/infra", "werkraum/tenants", "inventories/office"):
-        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    """A repository with the project's tenant-related tree and the fixture tenants as stacks/, one commit on main."""
+    repo = make_checkout(tmp_path / "repo", "werkraum/infra", "werkraum/tenants")
     (repo / "README.md").write_text("readme\n")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
@@ -72,66 +73,86 @@ def test_a_new_tenant_file_previews_exactly_that_tenant(repo: Path) -> None:
 
 
 def test_a_changed_tenant_file(repo: Path) -> None:
-    path = repo / "stacks" / "Pulumi.schmidt.yaml"
-    path.write_text(path.read_text().replace("seats: 200", "seats: 220"))
-    commit(repo, "schmidt grows")
-    assert changed(repo)["tenants"] == ["schmidt"]
+    slug = ALL[1]
+    path = repo / "stacks" / f"Pulumi.{slug}.yaml"
+    path.write_text(path.read_text() + "# a change\n")
+    commit(repo, f"{slug} changes")
+    assert changed(repo)["tenants"] == [slug]
 
 
 def test_the_tenant_program_touches_every_tenant(repo: Path) -> None:
     main = repo / "pulumi" / "tenant" / "__main__.py"
     main.write_text(main.read_text() + "\n# a change\n")
     commit(repo, "program")
-    assert changed(repo)["tenants"] == ["mustermann", "schmidt", "weber"]
+    assert changed(repo)["tenants"] == ALL
 
 
 def test_the_plan_table_touches_every_tenant(repo: Path) -> None:
     plans = repo / "werkraum" / "tenants" / "plans.py"
-    plans.write_text(plans.read_text().replace("price_eur_per_seat=24", "price_eur_per_seat=25"))
-    commit(repo, "silver costs more")
+    plans.write_text(plans.read_text() + "\n# a price changes\n")
+    commit(repo, "the plan table changes")
     got = changed(repo)
-    assert got["tenants"] == ["mustermann", "schmidt", "weber"]
+    assert got["tenants"] == ALL
     assert "werkraum/tenants/plans.py" in str(got["reasons"])
 
 
 def test_the_platform_goes_first_and_touches_all(repo: Path) -> None:
     cfg = repo / "pulumi" / "platform" / "Pulumi.rack.yaml"
-    cfg.write_text(cfg.read_text().replace("cluster_issuer: werkraum-ca", "cluster_issuer: rack-ca"))
-    commit(repo, "issuer")
+    cfg.write_text(cfg.read_text() + "# a setting changes\n")
+    commit(repo, "platform setting")
     got = changed(repo)
-    assert got["platform"] is True and got["tenants"] == ["mustermann", "schmidt", "weber"]
+    assert got["platform"] is True and got["tenants"] == ALL
     lines = run_cli("tenant", "changed", "--base", "main", "--head", "HEAD", env={"WERKRAUM_ROOT": str(repo)})
     assert lines.stdout.splitlines()[0] == "platform"
 
 
 def test_a_rack_fact_of_the_platform_touches_the_platform_and_all(repo: Path) -> None:
     facts = repo / "inventories" / "office" / "group_vars" / "all" / "platform.yml"
-    facts.write_text(facts.read_text().replace("  - 10.10.0.1\n", "  - 10.10.0.2\n"))
-    commit(repo, "dns")
+    facts.write_text(facts.read_text() + "# a rack fact changes\n")
+    commit(repo, "rack fact")
     got = changed(repo)
-    assert got["platform"] is True and got["tenants"] == ["mustermann", "schmidt", "weber"]
+    assert got["platform"] is True and got["tenants"] == ALL
     assert "inventories/office/group_vars/all/platform.yml" in str(got["reasons"])
-    dns = git(repo, "rev-parse", "HEAD").strip()
+    fact = git(repo, "rev-parse", "HEAD").strip()
     hosts = repo / "inventories" / "office" / "hosts.yml"
     hosts.write_text(hosts.read_text() + "\n")
     commit(repo, "a host fact, no platform fact")
-    since = run_cli("tenant", "changed", "--base", dns, "--head", "HEAD", "--format", "json",
+    since = run_cli("tenant", "changed", "--base", fact, "--head", "HEAD", "--format", "json",
                     env={"WERKRAUM_ROOT": str(repo)})  # fmt: skip
     assert since.returncode == 0, since.stderr
     assert json.loads(since.stdout)["platform"] is False and json.loads(since.stdout)["tenants"] == []
 
 
-def test_a_logo_touches_its_tenant(repo: Path) -> None:
-    (repo / "stacks" / "logos" / "weber.svg").write_text("<svg/>")
+def test_a_logo_touches_the_tenants_that_use_it(repo: Path) -> None:
+    slug = ALL[-1]
+    logo = yaml.safe_load((repo / "stacks" / f"Pulumi.{slug}.yaml").read_text())["config"]["tenant:spec"]["branding"]
+    (repo / "stacks" / logo["logo"]).write_bytes(b"<svg/>")
     commit(repo, "logo")
-    assert changed(repo)["tenants"] == ["weber"]
+    assert changed(repo)["tenants"] == [slug]
+    # A logo two tenants use touches both.
+    other = repo / "stacks" / f"Pulumi.{ALL[0]}.yaml"
+    other.write_text(yaml.safe_dump(_with_logo(yaml.safe_load(other.read_text()), logo["logo"])))
+    commit(repo, "share the logo")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "stacks" / logo["logo"]).write_bytes(b"<svg></svg>")
+    commit(repo, "logo again")
+    since = run_cli("tenant", "changed", "--base", base, "--head", "HEAD", "--format", "json",
+                    env={"WERKRAUM_ROOT": str(repo)})  # fmt: skip
+    assert since.returncode == 0, since.stderr
+    assert json.loads(since.stdout)["tenants"] == sorted([ALL[0], slug])
+
+
+def _with_logo(document: dict[str, Any], logo: str) -> dict[str, Any]:
+    document["config"]["tenant:spec"]["branding"]["logo"] = logo
+    return document
 
 
 def test_a_deleted_file_is_not_applied_but_reported(repo: Path) -> None:
-    (repo / "stacks" / "Pulumi.weber.yaml").unlink()
-    commit(repo, "weber leaves")
+    slug = ALL[0]
+    (repo / "stacks" / f"Pulumi.{slug}.yaml").unlink()
+    commit(repo, f"{slug} leaves")
     got = changed(repo)
-    assert got["tenants"] == [] and got["removed"] == ["weber"]
+    assert got["tenants"] == [] and got["removed"] == [slug]
 
 
 def test_unrelated_changes_touch_nothing(repo: Path) -> None:
@@ -184,7 +205,7 @@ def test_platform_job_runs_before_tenants_and_empty_change_is_valid(repo: Path, 
     args = ("tenant", "changed", "--base", "main", "--head", "HEAD", "--format", "gitlab-pipeline", "--action", "up")
     pipeline = yaml.safe_load(run_cli(*args, env={"WERKRAUM_ROOT": str(repo)}).stdout)
     assert pipeline["platform"]["stage"] == "platform"
-    assert all(pipeline[f"up:{s}"]["needs"] == ["platform"] for s in ("mustermann", "schmidt", "weber"))
+    assert all(pipeline[f"up:{s}"]["needs"] == ["platform"] for s in ALL)
     empty = run_cli(
         "tenant",
         "changed",

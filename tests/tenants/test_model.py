@@ -1,38 +1,44 @@
-"""The tenant file's model: every broken file gets the file, the line, the field and what is allowed."""
+"""The tenant file's model: a file's values and its plan's defaults; every broken file gets the file, the line,
+the field and what is allowed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
-from tests.tenants.conftest import MINIMAL, SAMPLES, write_tenant
+from tests.tenants.conftest import MINIMAL, MINIMAL_LOGO, write_tenant
+from werkraum.tenants.fleet import Fleet
 from werkraum.tenants.loader import load_tenant_file
-from werkraum.tenants.plans import PLANS, plan_table_markdown
+from werkraum.tenants.plans import PLANS, WORKSPACE_PROFILES, plan_table_markdown
+
+BRONZE = PLANS["bronze"]
 
 
-@pytest.mark.parametrize("slug", SAMPLES)
-def test_samples_are_valid(slug: str) -> None:
-    tenant = load_tenant_file(ROOT / "stacks" / f"Pulumi.{slug}.yaml")
-    assert tenant.problems == []
-    assert tenant.spec is not None
-
-
-def test_sample_plans_and_seats(fleet) -> None:  # type: ignore[no-untyped-def]
-    got = {t.slug: (t.spec.name, t.spec.plan, t.spec.seats) for t in fleet.tenants}
-    assert got == {
-        "mustermann": ("Mustermann GmbH", "gold", 500),
-        "schmidt": ("Schmidt AG", "silver", 200),
-        "weber": ("Weber & Co", "platinum", 1000),
-    }
+def test_files_are_read_into_the_model(fleet: Fleet) -> None:
+    """Name, plan and seats of each fixture file, as plain YAML has them, are what the model holds."""
+    for tenant in fleet.tenants:
+        raw = yaml.safe_load(tenant.path.read_text())["config"]["tenant:spec"]
+        assert tenant.problems == [] and tenant.spec is not None, tenant.slug
+        assert (tenant.spec.name, tenant.spec.plan, tenant.spec.seats) == (raw["name"], raw["plan"], raw["seats"])
+        assert tenant.spec.plan_info is PLANS[raw["plan"]]
+    assert len({t.spec.plan for t in fleet.tenants if t.spec}) > 1  # the fixtures cover several plans
 
 
 def test_plan_defaults_fill_what_a_file_leaves_out(stacks: Path) -> None:
     spec = load_tenant_file(write_tenant(stacks, "minimal", MINIMAL)).spec
     assert spec is not None
-    assert spec.effective_quotas() == PLANS["bronze"].defaults
-    assert spec.effective_features() == ["chat", "files"]
+    assert spec.effective_quotas() == BRONZE.defaults
+    assert spec.effective_features() == list(BRONZE.features)
+
+
+def test_quotas_in_a_file_override_only_those_defaults(fleet: Fleet) -> None:
+    for tenant in fleet.tenants:
+        assert tenant.spec is not None
+        raw = yaml.safe_load(tenant.path.read_text())["config"]["tenant:spec"].get("quotas", {})
+        assert tenant.spec.effective_quotas() == {**tenant.spec.plan_info.defaults, **raw}, tenant.slug
 
 
 def _problems(stacks: Path, body: str, slug: str = "broken") -> list[str]:
@@ -54,18 +60,24 @@ def _problems(stacks: Path, body: str, slug: str = "broken") -> list[str]:
         ("10.100.40.0/24", "8.8.8.0/24", "tenant:spec.network.cidr: 8.8.8.0/24 is not a private range"),
         ('"#111111"', "red", ":11: tenant:spec.branding.primary_color: 'red' is not a colour as #RRGGBB"),
         ("ki.minimal.example", "KI_minimal", "tenant:spec.branding.domain: 'KI_minimal' is not a lower-case DNS name"),
-        ("logos/mustermann.svg", "../../etc/logo.svg", "tenant:spec.branding.logo: must be a path relative to stacks/"),
-        ("logos/mustermann.svg", "logos/none.svg", "tenant:spec.branding.logo: logos/none.svg does not exist under"),
-        ("    seats: 10\n", "    seats: 500\n", ":5: tenant:spec.seats: 500 is outside the bronze plan's 1–50 seats"),
+        (MINIMAL_LOGO, "../../etc/logo.svg", "tenant:spec.branding.logo: must be a path relative to stacks/"),
+        (MINIMAL_LOGO, "logos/none.svg", "tenant:spec.branding.logo: logos/none.svg does not exist under"),
+        (
+            "    seats: 10\n",
+            f"    seats: {BRONZE.seats[1] + 1}\n",
+            f":5: tenant:spec.seats: {BRONZE.seats[1] + 1} is outside the bronze plan's "
+            f"{BRONZE.seats[0]}–{BRONZE.seats[1]} seats",
+        ),
         (
             "    network:",
-            "    quotas: {vcpus: 99}\n    network:",
-            "tenant:spec.quotas.vcpus: 99 is above the bronze plan's maximum of 16 (allowed: 0–16, default 8)",
+            f"    quotas: {{vcpus: {BRONZE.maximum['vcpus'] + 1}}}\n    network:",
+            f"tenant:spec.quotas.vcpus: {BRONZE.maximum['vcpus'] + 1} is above the bronze plan's maximum of "
+            f"{BRONZE.maximum['vcpus']} (allowed: 0–{BRONZE.maximum['vcpus']}, default {BRONZE.defaults['vcpus']})",
         ),
         (
             "    network:",
             "    features: [chat, meetings]\n    network:",
-            "tenant:spec.features[1]: 'meetings' is not in the bronze plan (allowed: chat, files)",
+            f"tenant:spec.features[1]: 'meetings' is not in the bronze plan (allowed: {', '.join(BRONZE.features)})",
         ),
         (
             "    network:",
@@ -83,10 +95,14 @@ def test_broken_fields_are_located_and_explained(stacks: Path, old: str, new: st
 
 
 def test_workspaces_must_fit_the_quota(stacks: Path) -> None:
+    quota = PLANS["silver"].defaults["gpus"]
+    count = quota // WORKSPACE_PROFILES["notebook-gpu"][2] + 1  # one GPU workspace more than the quota holds
     body = MINIMAL.replace("plan: bronze", "plan: silver").replace("seats: 10", "seats: 20")
-    body += "    workspaces:\n" + "".join(f"      - {{name: w{i}, profile: notebook-gpu}}\n" for i in range(2))
+    body += "    workspaces:\n" + "".join(f"      - {{name: w{i}, profile: notebook-gpu}}\n" for i in range(count))
     problems = _problems(stacks, body)
-    assert any("the workspaces need 2 gpus together, more than the quota of 1" in p for p in problems), problems
+    need = count * WORKSPACE_PROFILES["notebook-gpu"][2]
+    expected = f"the workspaces need {need} gpus together, more than the quota of {quota}"
+    assert any(expected in p for p in problems), problems
 
 
 def test_duplicate_workspace_names(stacks: Path) -> None:

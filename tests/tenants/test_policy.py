@@ -1,4 +1,4 @@
-"""The policy pack's rules: unit-tested one by one, then run over every file in stacks/."""
+"""The policy pack's rules: unit-tested one by one, then run over every fixture tenant (stacks/: test_examples.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from tests.tenants.conftest import SAMPLES
+from tests.fixtures import tenant_slugs
 from werkraum.infra.offline import OfflinePlan
 from werkraum.infra.policies import (
     Res,
@@ -127,7 +127,7 @@ def test_pack_wrappers_report_through_pulumi_policy() -> None:
     }
 
 
-@pytest.mark.parametrize("slug", SAMPLES)
-def test_every_stack_file_passes_the_pack(slug: str, plans: dict[str, OfflinePlan]) -> None:
+@pytest.mark.parametrize("slug", tenant_slugs())
+def test_every_fixture_tenant_passes_the_pack(slug: str, plans: dict[str, OfflinePlan]) -> None:
     resources = [Res(r.type, r.name, r.inputs) for r in plans[slug].resources if r.custom]
     assert check_all(resources) == []
