@@ -363,27 +363,13 @@ def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None
         click.echo(f"running pulumi preview for stack {slug} (pulumi/tenant, through the driver)", err=True)
         _driver(slug, fleet).preview()
         return
-    from werkraum.infra.plan import offline_plan
+    from werkraum.infra.plan import offline_plan, plan_document, plan_lines
 
     started = time.monotonic()
     plan = offline_plan(tenant_file, fleet.platform, fleet.directory)
     took = time.monotonic() - started
-    custom = [r for r in plan.resources if r.custom]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "kind": "offline-plan",
-                    "stack": slug,
-                    "resources": [
-                        {"type": r.type, "name": r.name, "protect": r.protect, "inputs": r.inputs} for r in custom
-                    ],
-                    "outputs": plan.outputs,
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        click.echo(json.dumps(plan_document(plan), indent=2, default=str))
         return
     why = "--offline" if cli else "no Pulumi CLI on PATH"
     click.secho(
@@ -391,8 +377,7 @@ def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None
         bold=True,
     )
     click.echo("No engine, provider or cloud was asked: ids are placeholders and drift is not seen.\n")
-    for r in sorted(custom, key=lambda r: (r.type, r.name)):
-        click.echo(f"  + {r.type:<56} {r.name}{'  [protected]' if r.protect else ''}")
-    click.echo(f"\n{len(custom)} resources to create, {sum(r.protect for r in custom)} protected ({took:.2f}s)")
+    for line in plan_lines(plan, took):
+        click.echo(line)
     click.echo("outputs:")
     click.echo(json.dumps(plan.outputs, indent=2, default=str))

@@ -32,3 +32,25 @@ def offline_plan(tenant: TenantFile, platform: PlatformSpec, stacks_dir: Path) -
         stack_outputs=mock_platform_outputs(platform),
         outputs=lambda t: t.partner_outputs,
     )
+
+
+def plan_document(plan: OfflinePlan) -> dict[str, Any]:
+    """`tenant plan --json`: the custom resources the program declares, with their inputs, and its outputs."""
+    return {
+        "kind": "offline-plan",
+        "stack": plan.stack,
+        "resources": [
+            {"type": r.type, "name": r.name, "protect": r.protect, "inputs": r.inputs}
+            for r in plan.resources
+            if r.custom
+        ],
+        "outputs": plan.outputs,
+    }
+
+
+def plan_lines(plan: OfflinePlan, took_s: float) -> list[str]:
+    """`tenant plan`'s listing: one line per resource to create, sorted by type and name, then the totals."""
+    custom = sorted((r for r in plan.resources if r.custom), key=lambda r: (r.type, r.name))
+    lines = [f"  + {r.type:<56} {r.name}{'  [protected]' if r.protect else ''}" for r in custom]
+    lines.append(f"\n{len(custom)} resources to create, {sum(r.protect for r in custom)} protected ({took_s:.2f}s)")
+    return lines
