@@ -266,7 +266,11 @@ def test_offboard_exports_lifts_protection_destroys_and_removes(
         monkeypatch,
         install(tmp_path, outputs={"tenant": SLUG}, up={"text": "~ 3 to update"}, destroy={"text": "- 40 deleted"}),
     )
+    plans: list[str] = []
+    offline_plan = StackDriver.offline_plan
+    monkeypatch.setattr(StackDriver, "offline_plan", lambda self: plans.append(self.name) or offline_plan(self))
     files = StackDriver("tenant", SLUG, on_output=quiet, notice=lambda m: None).offboard(tmp_path / "out")
+    assert plans == [SLUG], "the policy check runs once, before anything is exported"
     assert [f.name for f in files] == ["outputs.json", "state.json", "unprotect.txt", "destroy.txt"]
     assert yaml.safe_load(files[0].read_text()) == {"tenant": SLUG}
     assert yaml.safe_load(files[1].read_text())["deployment"] == {"resources": []}
