@@ -231,6 +231,26 @@ def test_no_control_host(office: Path) -> None:
     ]
 
 
+def test_an_even_control_group_has_no_quorum(office: Path) -> None:
+    def second_control(d: Any) -> None:
+        control = d["all"]["children"]["control"]["hosts"]
+        control["control-02"] = dict(
+            control["control-01"], werkraum_mgmt_address="10.10.0.12", werkraum_rack_position=31
+        )
+
+    edit(office / "hosts.yml", second_control)
+    assert validate_inventory(office) == [
+        Problem(
+            "hosts.yml",
+            "",
+            "",
+            "the control group has 2 hosts (control-01, control-02): the control planes' quorum (etcd, and the "
+            "OpenStack databases) needs an odd number: 1, 3 or 5; with 2 one lost host stops the cluster as it "
+            "would with 1",
+        )
+    ]
+
+
 def test_bad_gpu_substrate(office: Path) -> None:
     edit(office / "hosts.yml", lambda d: host_entry(d, "gpu", "gpu-01").update(werkraum_gpu_substrate="both"))
     assert validate_inventory(office) == [

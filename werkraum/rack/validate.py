@@ -330,8 +330,17 @@ class Checker:
 
     # rule 6
     def check_groups(self) -> None:
-        if not any("control" in h.groups for h in self.hosts.values()):
+        control = sorted(h.name for h in self.hosts.values() if "control" in h.groups)
+        if not control:
             self.add_rack("no host is in the control group: the rack needs at least one control node")
+        elif len(control) % 2 == 0:
+            # kubespray refuses an even etcd group for the same reason; Galera, RabbitMQ and
+            # OVN's RAFT on the control nodes count votes the same way.
+            self.add_rack(
+                f"the control group has {len(control)} hosts ({', '.join(control)}): the control planes' "
+                f"quorum (etcd, and the OpenStack databases) needs an odd number: 1, 3 or 5; "
+                f"with {len(control)} one lost host stops the cluster as it would with {len(control) - 1}"
+            )
         ceph = [h.name for h in self.hosts.values() if self.ceph_deploy(h)]
         if 0 < len(ceph) < MIN_CEPH_HOSTS:
             self.add_rack(
