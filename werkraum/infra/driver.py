@@ -414,14 +414,13 @@ class StackDriver:
             ) from None
         return Drift(False, capture.text)
 
-    def up(self, *, tee: Path | None = None, policies_checked: bool = False) -> Applied:
-        """`pulumi up`; tenant stacks pass the policy check first, and nothing is applied when they fail it.
+    def up(self, *, tee: Path | None = None) -> Applied:
+        """`pulumi up`; tenant stacks pass the policy check first, and nothing is applied when they fail it."""
+        self.check_policies()
+        return self._up(tee)
 
-        ``policies_checked``: the caller has just run :meth:`check_policies` over the same file
-        (offboarding does, before it exports anything), so the offline plan is not built twice.
-        """
-        if not policies_checked:
-            self.check_policies()
+    def _up(self, tee: Path | None) -> Applied:
+        """`pulumi up` of a stack whose policy check has just passed (``up``, ``offboard``)."""
         stack = self._open(create=True)
         packs = self.policy_packs()
         with self._engine("pulumi up", tee) as out:
@@ -508,7 +507,7 @@ class StackDriver:
         files[0].write_text(json.dumps(self.outputs(), indent=2, default=str) + "\n")
         files[1].write_text(json.dumps(self.export_state(), indent=2) + "\n")
         files.append(out_dir / "unprotect.txt")
-        self.up(tee=files[-1], policies_checked=True)
+        self._up(files[-1])  # checked above, before anything was exported
         files.append(out_dir / "destroy.txt")
         self.destroy(tee=files[-1])
         self.remove()
