@@ -231,22 +231,25 @@ def test_no_control_host(office: Path) -> None:
     ]
 
 
-def test_an_even_control_group_has_no_quorum(office: Path) -> None:
-    def second_control(d: Any) -> None:
+@pytest.mark.parametrize(("count", "survives"), [(2, 0), (4, 1)])
+def test_an_even_control_group_has_no_quorum(office: Path, count: int, survives: int) -> None:
+    def more_control(d: Any) -> None:
         control = d["all"]["children"]["control"]["hosts"]
-        control["control-02"] = dict(
-            control["control-01"], werkraum_mgmt_address="10.10.0.12", werkraum_rack_position=31
-        )
+        for n in range(2, count + 1):
+            control[f"control-0{n}"] = dict(
+                control["control-01"], werkraum_mgmt_address=f"10.10.0.1{n}", werkraum_rack_position=30 + n
+            )
 
-    edit(office / "hosts.yml", second_control)
+    edit(office / "hosts.yml", more_control)
+    names = ", ".join(f"control-0{n}" for n in range(1, count + 1))
     assert validate_inventory(office) == [
         Problem(
             "hosts.yml",
             "",
             "",
-            "the control group has 2 hosts (control-01, control-02): the control planes' quorum (etcd, and the "
-            "OpenStack databases) needs an odd number: 1, 3 or 5; with 2 one lost host stops the cluster as it "
-            "would with 1",
+            f"the control group has {count} hosts ({names}): the control planes' quorum (etcd, and the "
+            f"OpenStack databases) needs an odd number: 1, 3 or 5; {count} survive {survives} lost host(s), "
+            f"no more than {count - 1} would",
         )
     ]
 

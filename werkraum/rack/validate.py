@@ -339,7 +339,7 @@ class Checker:
             self.add_rack(
                 f"the control group has {len(control)} hosts ({', '.join(control)}): the control planes' "
                 f"quorum (etcd, and the OpenStack databases) needs an odd number: 1, 3 or 5; "
-                f"with {len(control)} one lost host stops the cluster as it would with {len(control) - 1}"
+                f"{len(control)} survive {(len(control) - 1) // 2} lost host(s), no more than {len(control) - 1} would"
             )
         ceph = [h.name for h in self.hosts.values() if self.ceph_deploy(h)]
         if 0 < len(ceph) < MIN_CEPH_HOSTS:
