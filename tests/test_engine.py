@@ -10,6 +10,7 @@ from tests.conftest import run_cli
 from tests.harness import engine
 from tests.harness.e2e import run as e2e_run
 from werkraum.errors import WerkraumError
+from werkraum.mirror import gobuild
 
 GO_MOD = """module example.com/tool/v3
 
@@ -60,13 +61,13 @@ def test_local_replaces_point_at_published_modules_and_guards_are_dropped(tmp_pa
         binary="tool",
         drop_replace=("example.com/forbidden",),
     )
-    edits = engine._local_replaces(gomod, c)
+    edits = gobuild._local_replaces(gomod, c)
     assert edits == [
         "-replace=github.com/example/sdk/v3=github.com/example/sdk/v3@v3.2.0",
         "-dropreplace=example.com/forbidden",
     ]  # the fork of clipboard stays as it is
     pinned = engine.Component(**{**c.__dict__, "replace": {"github.com/example/sdk/v3": "v3.1.5"}})
-    assert engine._local_replaces(gomod, pinned)[0].endswith("@v3.1.5")
+    assert gobuild._local_replaces(gomod, pinned)[0].endswith("@v3.1.5")
 
 
 def test_unknown_component_is_refused_with_the_pinned_names() -> None:

@@ -1,353 +1,45 @@
-"""Build the Pulumi engine and the lab's Kubernetes API server from the Go module proxy.
+"""The Pulumi engine (and, until the lab cluster replaces it, the lab's bare Kubernetes API), built from Go modules.
 
-No Pulumi CLI, provider plugin or kube-apiserver can be downloaded here, but each is a
-Go program whose module the proxy serves. Their go.mod files replace sibling modules
-with paths inside their repository (``=> ../sdk``), so ``go install module@version``
-refuses them. The build copies the module's source out of the module cache, points
-those local replaces at the published modules, runs the generators the module needs,
-and builds. Versions are pinned in ``tests/harness/data/engine/versions.toml``; the results
-are cached outside the repository, one folder per component, version and recipe.
+The builder is the product's (``werkraum.mirror.gobuild``, which also builds the
+mirror's Kubernetes binaries); this module only names the engine's recipe file and
+its cache, ``~/.cache/werkraum/engine``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import stat
-import subprocess
-import time
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tests.harness.paths import HARNESS_DATA
-from werkraum.errors import WerkraumError, require_tool
+from werkraum.mirror import gobuild
+from werkraum.mirror.gobuild import BuildResult, Component, GoBuildError
 from werkraum.paths import cache_dir
-from werkraum.progress import say
 
 VERSIONS_FILE = HARNESS_DATA / "engine" / "versions.toml"
 
-
-class EngineBuildError(WerkraumError):
-    """One component could not be built; the message names its module and version."""
-
-    exit_code = 4
+__all__ = ["VERSIONS_FILE", "BuildResult", "Component", "GoBuildError", "bin_dir", "build_all", "engine_dir", "installed"]
 
 
-@dataclass(frozen=True)
-class Component:
-    """One Go program of the engine, as pinned in versions.toml."""
-
-    name: str
-    module: str
-    version: str
-    package: str
-    binary: str
-    plugin_version: str = ""
-    local_version: str = ""
-    replace: dict[str, str] = field(default_factory=dict)
-    generate: tuple[tuple[str, ...], ...] = ()
-    generate_env: dict[str, str] = field(default_factory=dict)
-    nosumdb: bool = False
-    drop_replace: tuple[str, ...] = ()
-    ldflags: str = ""
-    wants: str = ""
-    optional: bool = False
-    why_optional: str = ""
-
-    @property
-    def recipe_digest(self) -> str:
-        """Changes whenever anything that shapes the binary changes (not just the version)."""
-        recipe = json.dumps(
-            [
-                self.module,
-                self.version,
-                self.package,
-                self.plugin_version,
-                self.local_version,
-                sorted(self.replace.items()),
-                self.generate,
-                sorted(self.generate_env.items()),
-                self.ldflags,
-                self.drop_replace,
-            ],
-        )
-        return hashlib.sha256(recipe.encode()).hexdigest()[:10]
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.version}-{self.recipe_digest}"
-
-    def fill(self, text: str) -> str:
-        return text.format(version=self.version, plugin_version=self.plugin_version or self.version.lstrip("v"))
+def cache() -> gobuild.GoCache:
+    return gobuild.GoCache(root=cache_dir() / "engine", recipes=VERSIONS_FILE)
 
 
 def load_components(path: Path = VERSIONS_FILE) -> dict[str, Component]:
-    """The pinned components, in file order."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WerkraumError(f"{path}: cannot read the engine's pinned versions: {exc}") from exc
-    components: dict[str, Component] = {}
-    for name, raw in data.get("components", {}).items():
-        try:
-            components[name] = Component(
-                name=name,
-                module=raw["module"],
-                version=raw["version"],
-                package=raw["package"],
-                binary=raw["binary"],
-                plugin_version=raw.get("plugin_version", ""),
-                local_version=raw.get("local_version", ""),
-                replace=dict(raw.get("replace", {})),
-                generate=tuple(tuple(cmd) for cmd in raw.get("generate", [])),
-                generate_env=dict(raw.get("generate_env", {})),
-                nosumdb=bool(raw.get("nosumdb", False)),
-                drop_replace=tuple(raw.get("drop_replace", [])),
-                ldflags=raw.get("ldflags", ""),
-                wants=raw.get("wants", ""),
-                optional=bool(raw.get("optional", False)),
-                why_optional=raw.get("why_optional", ""),
-            )
-        except KeyError as exc:
-            raise WerkraumError(f"{path}: components.{name}: missing field {exc.args[0]}") from exc
-    if not components:
-        raise WerkraumError(f"{path}: no components pinned")
-    return components
+    return gobuild.load_components(path)
 
 
 def engine_dir() -> Path:
-    return cache_dir() / "engine"
+    """The cache's root; the Automation API takes ``<root>/bin/pulumi`` from it."""
+    return cache().root
 
 
 def bin_dir() -> Path:
-    """The folder to put on PATH: one link per component, to the pinned build."""
-    return engine_dir() / "bin"
-
-
-def build_dir(component: Component) -> Path:
-    """Where the build of this component's recipe lives: its binary and build.json."""
-    return engine_dir() / "builds" / component.key
-
-
-@dataclass
-class BuildResult:
-    component: Component
-    path: Path | None
-    cached: bool
-    seconds: float
-    steps: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.path is not None
-
-
-def _go_env(component: Component | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    if component is not None and component.nosumdb:
-        env["GONOSUMDB"] = ",".join(p for p in (env.get("GONOSUMDB", ""), component.module) if p)
-    for key, value in (extra or {}).items():
-        env[key] = component.fill(value) if component else value
-    flags = env.get("GOFLAGS", "").split()
-    env["GOFLAGS"] = " ".join([*flags, "-mod=mod"] if "-mod=mod" not in flags else flags)
-    env.setdefault("GOTOOLCHAIN", "local")
-    env["GOWORK"] = "off"  # k8s.io/kubernetes ships a go.work for its staging tree
-    env["CGO_ENABLED"] = env.get("CGO_ENABLED", "0")
-    return env
-
-
-def _run_go(
-    args: list[str], cwd: Path, log: Path, component: Component, *, what: str, extra_env: dict[str, str] | None = None
-) -> None:
-    """Run a go command, its output appended to ``log``; on failure an error naming the module."""
-    with log.open("a") as out:
-        out.write(f"\n$ {' '.join(args)}  (in {cwd})\n")
-        out.flush()
-        proc = subprocess.run(
-            args, cwd=cwd, env=_go_env(component, extra_env), stdout=out, stderr=subprocess.STDOUT, check=False
-        )
-    if proc.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-        raise EngineBuildError(
-            f"{component.name}: {what} failed for {component.module}@{component.version} "
-            f"(exit {proc.returncode}):\n    " + "\n    ".join(tail),
-            hint=f"full log: {log}",
-        )
-
-
-def _download(component: Component, log: Path) -> dict[str, Any]:
-    """``go mod download -json``: the module's Dir and GoMod in the module cache."""
-    args = ["go", "mod", "download", "-json", f"{component.module}@{component.version}"]
-    proc = subprocess.run(args, cwd=engine_dir(), env=_go_env(component), capture_output=True, text=True, check=False)
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(args)}\n{proc.stdout}{proc.stderr}")
-    try:
-        info: dict[str, Any] = json.loads(proc.stdout) if proc.stdout.strip() else {}
-    except json.JSONDecodeError:
-        info = {}
-    if proc.returncode != 0 or info.get("Error") or not info.get("Dir"):
-        reason = (info.get("Error") or proc.stderr.strip() or "no output").strip()
-        raise EngineBuildError(
-            f"{component.name}: the Go module proxy did not serve {component.module}@{component.version}: {reason}",
-            hint=f"pin a version the proxy serves in {VERSIONS_FILE} (GOPROXY={_go_env().get('GOPROXY') or 'default'})",
-        )
-    return info
-
-
-def _local_replaces(gomod: Path, component: Component) -> list[str]:
-    """``go mod edit`` flags: each ``replace X => ../path`` pointed at ``X@version`` (or dropped)."""
-    proc = subprocess.run(
-        ["go", "mod", "edit", "-json", str(gomod)], capture_output=True, text=True, check=True, env=_go_env()
-    )
-    edits: list[str] = []
-    for rep in json.loads(proc.stdout).get("Replace") or []:
-        target = rep["New"]["Path"]
-        if not target.startswith(("./", "../")):
-            continue  # forks and pins stay as the module has them
-        old = rep["Old"]["Path"]
-        if old in component.drop_replace:
-            edits.append(f"-dropreplace={old}")
-            continue
-        version = component.replace.get(old) or component.fill(component.local_version or "{version}")
-        edits.append(f"-replace={old}={old}@{version}")
-    return edits
-
-
-def _prepare_source(component: Component, info: dict[str, Any], src: Path, log: Path) -> None:
-    if src.exists():
-        _make_writable(src)
-        shutil.rmtree(src)
-    shutil.copytree(info["Dir"], src, symlinks=True)
-    _make_writable(src)
-    edits = _local_replaces(src / "go.mod", component)
-    if edits:
-        args = ["go", "mod", "edit", *edits]
-        _run_go(args, src, log, component, what="pointing local replaces at published modules")
-
-
-def _make_writable(tree: Path) -> None:
-    """The module cache is read-only; a copy must be writable to be edited and removed."""
-    for root, dirs, files in os.walk(tree):
-        for name in dirs + files:
-            p = Path(root, name)
-            if not p.is_symlink():
-                p.chmod(p.stat().st_mode | stat.S_IWUSR)
-    tree.chmod(tree.stat().st_mode | stat.S_IWUSR)
-
-
-def build(component: Component, *, force: bool = False) -> BuildResult:
-    """Build one component (or reuse the cached build of the same recipe)."""
-    out_dir = build_dir(component)
-    binary = out_dir / component.binary
-    record = out_dir / "build.json"
-    if binary.exists() and record.exists() and not force:
-        return BuildResult(
-            component, binary, cached=True, seconds=0.0, steps=json.loads(record.read_text()).get("steps", {})
-        )
-    require_tool(
-        "go",
-        f"to build {component.name} from the Go module proxy",
-        "install Go 1.24 or newer (Debian: golang-go from bookworm-backports, or go.dev/dl)",
-    )
-    engine_dir().mkdir(parents=True, exist_ok=True)
-    logs = engine_dir() / "logs"
-    logs.mkdir(exist_ok=True)
-    log = logs / f"{component.key}.log"
-    log.write_text("")
-    steps: dict[str, float] = {}
-    started = time.monotonic()
-
-    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.monotonic()
-        say(f"    {component.name}: {name} ...")
-        value = fn(*args, **kwargs)
-        steps[name] = round(time.monotonic() - t0, 1)
-        say(f"    {component.name}: {name} done in {steps[name]:.1f}s")
-        return value
-
-    src = engine_dir() / "src" / component.key
-    info = timed("download module", _download, component, log)
-    timed("prepare source", _prepare_source, component, info, src, log)
-    for cmd in component.generate:
-        timed(
-            f"generate ({' '.join(cmd)})",
-            _run_go,
-            list(cmd),
-            src,
-            log,
-            component,
-            what=" ".join(cmd),
-            extra_env=component.generate_env,
-        )
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    args = ["go", "build", "-trimpath", "-o", str(tmp / component.binary)]
-    if component.ldflags:
-        args += ["-ldflags", component.fill(component.ldflags)]
-    args.append("." if component.package in (".", "") else "./" + component.package)
-    timed("go build", _run_go, args, src, log, component, what="go build")
-    seconds = round(time.monotonic() - started, 1)
-    (tmp / "build.json").write_text(
-        json.dumps(
-            {
-                "module": component.module,
-                "version": component.version,
-                "binary": component.binary,
-                "go": subprocess.run(["go", "version"], capture_output=True, text=True, check=False).stdout.strip(),
-                "seconds": seconds,
-                "steps": steps,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-            indent=2,
-        )
-    )
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    _make_writable(src)
-    shutil.rmtree(src, ignore_errors=True)  # the module cache keeps the source; the copy is only for the build
-    return BuildResult(component, binary, cached=False, seconds=seconds, steps=steps)
-
-
-def link(result: BuildResult) -> None:
-    """Point ``bin/<binary>`` at the build, so one PATH entry serves every component."""
-    assert result.path is not None
-    bin_dir().mkdir(parents=True, exist_ok=True)
-    target = bin_dir() / result.component.binary
-    if target.is_symlink() or target.exists():
-        target.unlink()
-    target.symlink_to(result.path)
+    return cache().bin_dir
 
 
 def build_all(components: Iterable[Component], *, force: bool = False) -> list[BuildResult]:
-    """Build each component in turn; a failure is recorded and the others still build."""
-    results: list[BuildResult] = []
-    for component in components:
-        say(f"==> {component.name}: {component.module}@{component.version}")
-        t0 = time.monotonic()
-        try:
-            result = build(component, force=force)
-        except EngineBuildError as exc:
-            result = BuildResult(component, None, cached=False, seconds=round(time.monotonic() - t0, 1), error=str(exc))
-            say(f"<== {component.name}: FAILED after {result.seconds:.1f}s\n{exc}")
-        else:
-            link(result)
-            how = "cached" if result.cached else f"built in {result.seconds:.1f}s"
-            say(f"<== {component.name}: {how} -> {result.path}")
-        results.append(result)
-    return results
+    return gobuild.build_all(cache(), components, force=force)
 
 
 def installed(components: Iterable[Component]) -> dict[str, Path | None]:
-    """Which pinned components have a cached build (without building anything)."""
-    found: dict[str, Path | None] = {}
-    for c in components:
-        path = build_dir(c) / c.binary
-        found[c.name] = path if path.exists() else None
-    return found
+    return gobuild.installed(cache(), components)

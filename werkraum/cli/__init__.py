@@ -15,6 +15,7 @@ import click
 
 from werkraum import __version__
 from werkraum.cli.lab import lab
+from werkraum.cli.mirror import mirror
 from werkraum.cli.netbox import netbox
 from werkraum.cli.platform import platform
 from werkraum.cli.rack import rack
@@ -35,12 +36,13 @@ def main() -> None:
     rack    the real rack: validate its inventory, converge ansible/site.yml through ansible-runner
     netbox  NetBox, the source of truth: sync the rack into it
     platform  the platform stack: its settings (derived from the rack), preview, apply, drift
+    mirror  the Kubernetes binaries of the artifact mirror, built from Go modules, in kubespray's layout
     engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules (development)
     e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e; development)
     """
 
 
-for group in (tenant, rack, netbox, platform, lab):
+for group in (tenant, rack, netbox, platform, mirror, lab):
     main.add_command(group)
 
 

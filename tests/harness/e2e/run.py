@@ -417,7 +417,7 @@ def _engine(report: Report) -> dict[str, str]:
     report.figures["engine_build_s"] = round(time.monotonic() - started, 1)
     missing = [r for r in results if not r.ok and r.component.name in ENGINE_COMPONENTS]
     if missing:
-        raise engine.EngineBuildError(
+        raise engine.GoBuildError(
             "the end-to-end run needs "
             + ", ".join(r.component.name for r in missing)
             + ":\n"

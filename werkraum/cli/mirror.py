@@ -1,0 +1,100 @@
+"""`werkraum mirror`: the artifact mirror's binaries, built from the Go module proxy, in kubespray's layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from werkraum.cli.common import handle_errors
+from werkraum.errors import WerkraumError
+from werkraum.paths import repo_root
+
+
+@click.group()
+def mirror() -> None:
+    """The Kubernetes binaries for the mirror (versions: roles/kubernetes_defaults)."""
+
+
+@mirror.command("build")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Rebuild even when a build of the same recipe is cached.")
+@handle_errors
+def mirror_build(names: tuple[str, ...], force: bool) -> None:
+    """Build NAMES (default: every recipe) from the Go module proxy, then lay out the files mirror.
+
+    Builds are cached in ~/.cache/werkraum/mirror/go; the files tree (kubespray's
+    offline layout, with index.json) is written to ~/.cache/werkraum/mirror/files
+    once every binary it holds is built. A component that fails is named with its
+    module, version and error; the others still build, and the exit is non-zero.
+    """
+    from werkraum.mirror import files, pins
+
+    pinned = pins.load(repo_root())
+    results = files.build(pinned, names, force=force)
+    click.echo(f"\n{'component':<26} {'version':<10} {'result':<8} seconds")
+    for r in results:
+        state = "cached" if r.cached else ("built" if r.ok else "FAILED")
+        click.echo(f"{r.component.name:<26} {r.component.version:<10} {state:<8} {r.seconds:.1f}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        named = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
+        raise WerkraumError(
+            f"not built: {named}",
+            hint=f"the error of each is printed above; the versions are pinned in {pinned.source}",
+        )
+    if not names:
+        entries = files.assemble(pinned)
+        click.echo(f"\nfiles mirror: {files.files_dir()} ({len(entries)} files, index.json)")
+
+
+@mirror.command("images")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Rebuild even when the image of the same binaries and spec exists.")
+@handle_errors
+def mirror_images(names: tuple[str, ...], force: bool) -> None:
+    """Build NAMES (default: every image) from the mirror's binaries, under their upstream names.
+
+    Each image goes into podman's store and is saved as an OCI archive in
+    ~/.cache/werkraum/mirror/images. A binary that is not built yet is named with
+    the `werkraum mirror build` command that builds it.
+    """
+    from werkraum.mirror import images, pins
+
+    pinned = pins.load(repo_root())
+    for ref, archive, cached in images.build_all(pinned, list(names) or None, force=force):
+        click.echo(f"{ref:<64} {'cached' if cached else 'built':<7} {archive}")
+
+
+@mirror.command("index")
+@click.argument("folder", type=click.Path(path_type=Path))
+@handle_errors
+def mirror_index(folder: Path) -> None:
+    """Write FOLDER/index.json: every file of a files mirror with its size and sha256.
+
+    Run it once on a mirror filled from upstream (kubespray's offline lists); the
+    lab's mirror writes its own. The Kubernetes roles read the index before any
+    change and stop, naming the file, when the mirror lacks one.
+    """
+    from werkraum.mirror import files
+
+    entries = files.write_index(folder)
+    click.echo(f"{folder / files.INDEX}: {len(entries)} files")
+
+
+@mirror.command("status")
+@handle_errors
+def mirror_status() -> None:
+    """Which binaries are built, and which files the mirror's index holds (nothing is built)."""
+    import json
+
+    from werkraum.mirror import files, gobuild, pins
+
+    pinned = pins.load(repo_root())
+    components = files.recipes(pinned)
+    for name, path in gobuild.installed(files.cache(), components.values()).items():
+        click.echo(f"{name:<26} {components[name].version:<10} {path if path else 'not built'}")
+    index = files.files_dir() / files.INDEX
+    held = json.loads(index.read_text())["files"] if index.exists() else {}
+    for key, relative in pinned.files.items():
+        click.echo(f"file {key:<21} {'in the mirror' if relative in held else 'missing'}  {relative}")
