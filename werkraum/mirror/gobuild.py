@@ -63,6 +63,7 @@ class Component:
     cgo: bool = False
     test: bool = False
     needs: dict[str, str] = field(default_factory=dict)
+    pin: dict[str, str] = field(default_factory=dict)
 
     @property
     def recipe_digest(self) -> str:
@@ -83,7 +84,7 @@ class Component:
             self.ldflags,
             self.drop_replace,
         ]
-        extra = {"tags": list(self.tags), "cgo": self.cgo, "test": self.test}
+        extra = {"tags": list(self.tags), "cgo": self.cgo, "test": self.test, "pin": sorted(self.pin.items())}
         fields += [{k: v for k, v in extra.items() if v}] if any(extra.values()) else []
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]
 
@@ -138,6 +139,7 @@ def load_components(path: Path, pins: dict[str, str] | None = None) -> dict[str,
                 cgo=bool(raw.get("cgo", False)),
                 test=bool(raw.get("test", False)),
                 needs=dict(raw.get("needs", {})),
+                pin=dict(raw.get("pin", {})),
             )
         except KeyError as exc:
             raise WerkraumError(f"{path}: components.{name}: missing field {exc.args[0]}") from exc
@@ -272,6 +274,8 @@ def _prepare_source(component: Component, info: dict[str, Any], src: Path, log: 
     shutil.copytree(info["Dir"], src, symlinks=True)
     _make_writable(src)
     edits = _local_replaces(src / "go.mod", component)
+    # A dependency whose required version the proxy refuses, pinned to one it serves.
+    edits += [f"-replace={module}={module}@{version}" for module, version in sorted(component.pin.items())]
     if edits:
         args = ["go", "mod", "edit", *edits]
         _run_go(args, src, log, component, what="pointing local replaces at published modules")

@@ -47,7 +47,9 @@ class ImageSpec:
     base: str = "static"  # or "debian"
     packages: tuple[str, ...] = ()
     user: str = NONROOT
-    env: dict[str, str] = field(default_factory=lambda: {"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    env: dict[str, str] = field(
+        default_factory=lambda: {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    )
 
 
 SPECS = {
