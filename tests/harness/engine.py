@@ -17,7 +17,16 @@ from werkraum.paths import cache_dir
 
 VERSIONS_FILE = HARNESS_DATA / "engine" / "versions.toml"
 
-__all__ = ["VERSIONS_FILE", "BuildResult", "Component", "GoBuildError", "bin_dir", "build_all", "engine_dir", "installed"]
+__all__ = [
+    "VERSIONS_FILE",
+    "BuildResult",
+    "Component",
+    "GoBuildError",
+    "bin_dir",
+    "build_all",
+    "engine_dir",
+    "installed",
+]
 
 
 def cache() -> gobuild.GoCache:
