@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from werkraum.cli.common import handle_errors
+from werkraum.cli.mirror import report_builds
 from werkraum.errors import WerkraumError
 
 
@@ -35,20 +36,8 @@ def engine_build(names: tuple[str, ...], force: bool) -> None:
         )
     chosen = [components[n] for n in names] if names else list(components.values())
     results = eng.build_all(chosen, force=force)
-    click.echo(f"\n{'component':<16} {'version':<36} {'result':<10} seconds")
-    for r in results:
-        state = "cached" if r.cached else ("built" if r.ok else "FAILED")
-        click.echo(f"{r.component.name:<16} {r.component.version:<36} {state:<10} {r.seconds:.1f}")
-        if r.ok and r.component.wants:
-            click.echo(f"{'':<16} note: the Python side wants {r.component.wants}")
-    click.echo(f"\nput on PATH: {eng.bin_dir()}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        failed_names = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
-        raise WerkraumError(
-            f"not built: {failed_names}",
-            hint="the error of each is printed above; " + str(eng.VERSIONS_FILE) + " pins the versions",
-        )
+    click.echo(f"put on PATH: {eng.bin_dir()}")
+    report_builds(results, eng.VERSIONS_FILE)
 
 
 @engine.command("status")

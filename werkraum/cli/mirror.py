@@ -8,7 +8,27 @@ import click
 
 from werkraum.cli.common import handle_errors
 from werkraum.errors import WerkraumError
+from werkraum.mirror.gobuild import BuildResult
 from werkraum.paths import repo_root
+
+
+def report_builds(results: list[BuildResult], pins: Path) -> None:
+    """One line per component (cached, built or FAILED, with seconds); an error naming each failure.
+
+    Shared by `werkraum mirror build` and the harness's `werkraum engine build`.
+    """
+    width = max([len(r.component.name) for r in results] + [9]) + 2
+    vwidth = max([len(r.component.version) for r in results] + [7]) + 2
+    click.echo(f"\n{'component':<{width}} {'version':<{vwidth}} {'result':<8} seconds")
+    for r in results:
+        state = "cached" if r.cached else ("built" if r.ok else "FAILED")
+        click.echo(f"{r.component.name:<{width}} {r.component.version:<{vwidth}} {state:<8} {r.seconds:.1f}")
+        if r.ok and r.component.wants:
+            click.echo(f"{'':<{width}} note: the Python side wants {r.component.wants}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        named = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
+        raise WerkraumError(f"not built: {named}", hint=f"the error of each is printed above; {pins} pins the versions")
 
 
 @click.group()
@@ -32,17 +52,7 @@ def mirror_build(names: tuple[str, ...], force: bool) -> None:
 
     pinned = pins.load(repo_root())
     results = files.build(pinned, names, force=force)
-    click.echo(f"\n{'component':<26} {'version':<10} {'result':<8} seconds")
-    for r in results:
-        state = "cached" if r.cached else ("built" if r.ok else "FAILED")
-        click.echo(f"{r.component.name:<26} {r.component.version:<10} {state:<8} {r.seconds:.1f}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        named = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
-        raise WerkraumError(
-            f"not built: {named}",
-            hint=f"the error of each is printed above; the versions are pinned in {pinned.source}",
-        )
+    report_builds(results, pinned.source)
     if not names:
         entries = files.assemble(pinned)
         click.echo(f"\nfiles mirror: {files.files_dir()} ({len(entries)} files, index.json)")
