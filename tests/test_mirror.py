@@ -146,3 +146,12 @@ def test_mirror_build_of_an_unknown_component_names_it_and_the_recipes() -> None
     proc = run_cli("mirror", "build", "kubelett")
     assert proc.returncode == 1
     assert "unknown mirror component(s): kubelett" in proc.stderr and "kubelet" in proc.stderr
+
+
+def test_a_recipe_field_of_the_wrong_type_is_named_not_misread(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipes.toml"
+    recipe.write_text(
+        '[components.runc]\nmodule = "m"\nversion = "v1.0.0"\npackage = "."\nbinary = "runc"\ntags = "seccomp"\n'
+    )
+    with pytest.raises(WerkraumError, match=r"components.runc.tags: 'seccomp' must be a list"):
+        gobuild.load_components(recipe)

@@ -105,6 +105,11 @@ def mirror_status() -> None:
     for name, path in gobuild.installed(files.cache(), components.values()).items():
         click.echo(f"{name:<26} {components[name].version:<10} {path if path else 'not built'}")
     index = files.files_dir() / files.INDEX
-    held = json.loads(index.read_text())["files"] if index.exists() else {}
+    try:
+        held = json.loads(index.read_text())["files"] if index.exists() else {}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise WerkraumError(
+            f"{index}: not an index of the files mirror ({exc})", hint="run `werkraum mirror build` to lay it out again"
+        ) from exc
     for key, relative in pinned.files.items():
         click.echo(f"file {key:<21} {'in the mirror' if relative in held else 'missing'}  {relative}")

@@ -110,6 +110,7 @@ def load_components(path: Path, pins: dict[str, str] | None = None) -> dict[str,
         raise WerkraumError(f"{path}: cannot read the pinned versions: {exc}") from exc
     components: dict[str, Component] = {}
     for name, raw in data.get("components", {}).items():
+        _check_types(path, name, raw)
 
         def pinned(key: str, default: str = "", name: str = name, raw: dict[str, Any] = raw) -> str:
             return _fill_pins(str(raw.get(key, default)), pins or {}, where=f"{path}: components.{name}.{key}")
@@ -146,6 +147,35 @@ def load_components(path: Path, pins: dict[str, str] | None = None) -> dict[str,
     if not components:
         raise WerkraumError(f"{path}: no components pinned")
     return components
+
+
+# The type of each recipe field that is not a plain string.
+_FIELD_TYPES: dict[str, type] = {
+    "replace": dict,
+    "generate": list,
+    "generate_env": dict,
+    "nosumdb": bool,
+    "drop_replace": list,
+    "optional": bool,
+    "tags": list,
+    "cgo": bool,
+    "test": bool,
+    "needs": dict,
+    "pin": dict,
+}
+
+
+def _check_types(path: Path, name: str, raw: Any) -> None:
+    """A field of the wrong type (``tags = "seccomp"``, ``cgo = "false"``) is named, not misread."""
+    if not isinstance(raw, dict):
+        raise WerkraumError(f"{path}: components.{name}: must be a table")
+    for key, value in raw.items():
+        wanted = _FIELD_TYPES.get(key, str)
+        if not isinstance(value, wanted):
+            raise WerkraumError(
+                f"{path}: components.{name}.{key}: {value!r} must be a {wanted.__name__}",
+                hint="see the fields described at the top of the recipe file",
+            )
 
 
 def _fill_pins(text: str, pins: dict[str, str], *, where: str) -> str:
@@ -300,17 +330,17 @@ def build(cache: GoCache, component: Component, *, force: bool = False) -> Build
         return BuildResult(
             component, binary, cached=True, seconds=0.0, steps=json.loads(record.read_text()).get("steps", {})
         )
-    require_tool(
-        "go",
-        f"to build {component.name} from the Go module proxy",
-        "install Go 1.24 or newer (Debian: golang-go from bookworm-backports, or go.dev/dl)",
-    )
     missing = {path: package for path, package in component.needs.items() if not Path(path).exists()}
     if missing:
         raise GoBuildError(
             f"{component.name}: building {component.module}@{component.version} needs {', '.join(missing)}",
             hint="install the Debian package(s) " + " ".join(sorted(set(missing.values()))),
         )
+    require_tool(
+        "go",
+        f"to build {component.name} from the Go module proxy",
+        "install Go 1.24 or newer (Debian: golang-go from bookworm-backports, or go.dev/dl)",
+    )
     cache.root.mkdir(parents=True, exist_ok=True)
     logs = cache.root / "logs"
     logs.mkdir(exist_ok=True)

@@ -109,18 +109,23 @@ def build_pause(pins: Pins) -> Path:
     if out.exists():
         return out
     gcc = require_tool("gcc", "it compiles the pause container", hint="apt-get install gcc libc6-dev")
+    go = require_tool("go", "it fetches pause's C source from k8s.io/kubernetes", hint="install Go 1.26 (README)")
     module = f"k8s.io/kubernetes@{pins.values['kubernetes_version']}"
     proc = subprocess.run(
-        ["go", "mod", "download", "-json", module],
+        [go, "mod", "download", "-json", module],
         capture_output=True,
         text=True,
         check=False,
         cwd=tempfile.gettempdir(),
     )
     try:
-        source = Path(json.loads(proc.stdout)["Dir"]) / "build" / "pause" / "linux" / "pause.c"
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise WerkraumError(f"pause: the Go module proxy did not serve {module}: {proc.stderr.strip()}") from exc
+        info = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        info = {}
+    if not info.get("Dir"):
+        reason = info.get("Error") or proc.stderr.strip() or "no output"
+        raise WerkraumError(f"pause: the Go module proxy did not serve {module}: {reason}")
+    source = Path(info["Dir"]) / "build" / "pause" / "linux" / "pause.c"
     out.parent.mkdir(parents=True, exist_ok=True)
     version = f"v{pins.values['kubernetes_pause_version']}-0"
     build = subprocess.run(
@@ -227,7 +232,10 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
     images_dir().mkdir(parents=True, exist_ok=True)
     for old in images_dir().glob(f"{name}-*.oci.tar"):
         old.unlink()
-    podman.podman("save", "--format", "oci-archive", "-o", str(archive), ref)
+    partial = archive.with_name(archive.name + ".partial")
+    partial.unlink(missing_ok=True)
+    podman.podman("save", "--format", "oci-archive", "-o", str(partial), ref)
+    partial.rename(archive)  # a save cut short never passes for a cached image
     say(f"    {ref}: {archive.stat().st_size // (1 << 20)} MiB")
     return ref, archive, False
 

@@ -37,7 +37,7 @@ class Pins:
         staging modules (v1.37.2 → v0.37.2), ``kubernetes_minor`` the minor (37).
         """
         found = {k: str(v) for k, v in self.values.items() if k.endswith("_version") and isinstance(v, str)}
-        _major, minor, patch = found["kubernetes_version"].lstrip("v").split(".")[:3]
+        _major, minor, patch = re.split(r"[.+-]", found["kubernetes_version"].lstrip("v"))[:3]
         found["kubernetes_staging_version"] = f"v0.{minor}.{patch}"
         found["kubernetes_minor"] = minor
         return found
