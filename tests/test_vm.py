@@ -111,3 +111,38 @@ def test_a_guest_is_a_process_found_and_stopped_through_its_pidfile(
     assert later.running("ceph-01")
     later.stop("ceph-01", hard=True)
     assert not later.running("ceph-01") and not pidfile.exists()
+
+
+def test_ssh_tries_a_timed_out_connection_again_but_not_a_failed_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh's exit 255 "banner exchange" timeout is the connection, not the command: tried again, then the result."""
+    from tests.harness import vm
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(vm.time, "sleep", lambda _s: None)
+    lab = VmLab.from_spec(SPEC)
+    answers = [
+        (255, "", "Connection timed out during banner exchange"),
+        (255, "", "ssh: connect to host 10.79.0.11 port 22: Connection timed out"),
+        (0, "HEALTH_OK\n", ""),
+    ]
+    calls: list[str] = []
+
+    def fake_ssh(name: str, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        code, out, err = answers.pop(0)
+        return subprocess.CompletedProcess(["ssh"], code, out, err)
+
+    monkeypatch.setattr(lab, "_ssh", fake_ssh)
+    assert lab.ssh("ceph-01", "ceph health") == "HEALTH_OK\n" and len(calls) == 3
+    answers[:] = [(255, "", "Permission denied (publickey)."), (0, "never asked", "")]
+    with pytest.raises(WerkraumError, match=r"failed \(exit 255\): Permission denied"):
+        lab.ssh("ceph-01", "ceph health")
+    answers[:] = [(1, "", "Error initializing cluster client")]
+    with pytest.raises(WerkraumError, match="exit 1"):
+        lab.ssh("ceph-01", "ceph health")
+    answers[:] = [(255, "", "Connection timed out during banner exchange")] * vm.SSH_CONNECT_TRIES
+    with pytest.raises(WerkraumError, match="banner exchange"):
+        lab.ssh("ceph-01", "ceph health")
+    assert answers == []

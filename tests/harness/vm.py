@@ -37,6 +37,15 @@ from werkraum.lifecycle import Process
 from werkraum.paths import state_dir
 from werkraum.progress import say, step
 
+# How often VmLab.ssh tries a connection that timed out before the command ran.
+SSH_CONNECT_TRIES = 4
+
+
+def _connection_timed_out(stderr: str) -> bool:
+    """ssh's own messages for a connection that never reached the command (not a command's error)."""
+    return "Connection timed out" in stderr or "banner exchange" in stderr
+
+
 GUEST_DATA = HARNESS_DATA / "vm"
 ROOT_LABEL = "rootfs"
 ROOT_SIZE_GB = 12
@@ -308,7 +317,20 @@ class VmLab:
                 say(f"    {name}: SSH answers")
 
     def ssh(self, name: str, command: str, *, check: bool = True, timeout: float = 600) -> str:
-        proc = self._ssh(name, command, timeout)
+        """Run ``command`` on a running guest; an SSH connection that times out is tried again.
+
+        Under software emulation a guest busy with recovery (or a sibling booting)
+        sometimes misses SSH's banner deadline: ssh exits 255 with "Connection timed
+        out during banner exchange" before the command ran. That is the connection,
+        not a result, so it is retried (SSH_CONNECT_TRIES in all); any other failure,
+        and a command's own exit code, are returned at once.
+        """
+        for attempt in range(1, SSH_CONNECT_TRIES + 1):
+            proc = self._ssh(name, command, timeout)
+            if not (proc.returncode == 255 and _connection_timed_out(proc.stderr)) or attempt == SSH_CONNECT_TRIES:
+                break
+            say(f"    {name}: SSH connection timed out ({attempt}/{SSH_CONNECT_TRIES}), trying again in 10 s")
+            time.sleep(10)
         if check and proc.returncode != 0:
             raise WerkraumError(f"{name}: `{command}` failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
         return proc.stdout
@@ -405,6 +427,7 @@ class VmLab:
         return self._ssh(name, "systemctl is-system-running --wait >/dev/null; true", 300).returncode == 0
 
     def _ssh(self, name: str, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """One ssh run of ``command`` (see ``ssh`` for the retried connection failures)."""
         address = self.guest(name).address
         return subprocess.run(
             ["ssh", *self.ssh_options(), f"root@{address}", command],
