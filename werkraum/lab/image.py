@@ -299,34 +299,32 @@ def build_image(recipe: ImageRecipe) -> None:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         rootfs = build_rootfs(recipe, Path(tmp), f"Building lab image {recipe.ref}", "about 2 minutes")
         with step(f"Importing {recipe.ref} into podman"):
-            tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-            imp = subprocess.run(
-                [
-                    podman.require_podman(),
-                    "import",
-                    "--change",
-                    'CMD ["/sbin/init"]',
-                    "--change",
-                    "STOPSIGNAL SIGRTMIN+3",
-                    "--change",
-                    f"LABEL werkraum.recipe={recipe.digest()}",
-                    "-",
-                    recipe.ref,
-                ],
-                stdin=tar.stdout,
-                env=podman_env(),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if tar.stdout:
-                tar.stdout.close()
-            tar.wait()
-            if imp.returncode != 0 or tar.returncode != 0:
-                raise WerkraumError(
-                    f"importing the lab image failed: {imp.stderr.strip() or 'tar failed'}",
-                    hint="check `podman info` and the free space under /var/lib/containers",
-                )
+            changes = ('CMD ["/sbin/init"]', "STOPSIGNAL SIGRTMIN+3", f"LABEL werkraum.recipe={recipe.digest()}")
+            import_rootfs(rootfs, recipe.ref, changes, what="the lab image")
+
+
+def import_rootfs(rootfs: Path, ref: str, changes: tuple[str, ...], *, what: str, numeric_owner: bool = False) -> None:
+    """``tar`` a root filesystem into ``podman import`` as ``ref``, with Dockerfile-style ``changes``.
+
+    ``numeric_owner`` stores ids only (the mirror's images, whose files belong to
+    ids the build machine may not name); a failure names ``what`` and podman's error.
+    """
+    tar_cmd = ["tar", "-C", str(rootfs), *(["--numeric-owner"] if numeric_owner else []), "-c", "."]
+    tar = subprocess.Popen(tar_cmd, stdout=subprocess.PIPE)
+    args = [podman.require_podman(), "import"]
+    for change in changes:
+        args += ["--change", change]
+    imp = subprocess.run(
+        [*args, "-", ref], stdin=tar.stdout, env=podman_env(), capture_output=True, text=True, check=False
+    )
+    if tar.stdout:
+        tar.stdout.close()
+    tar.wait()
+    if imp.returncode != 0 or tar.returncode != 0:
+        raise WerkraumError(
+            f"importing {what} failed: {imp.stderr.strip() or 'tar failed'}",
+            hint="check `podman info` and the free space under /var/lib/containers",
+        )
 
 
 def remove_images(recipe: ImageRecipe) -> list[str]:

@@ -31,7 +31,7 @@ from werkraum.lab import image as lab_image
 from werkraum.lab import podman
 from werkraum.mirror import files, gobuild
 from werkraum.mirror.pins import Pins
-from werkraum.paths import cache_dir, podman_env
+from werkraum.paths import cache_dir
 from werkraum.progress import say, step
 
 NONROOT = "65532"
@@ -212,23 +212,13 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(binaries[binary], target)
             target.chmod(0o755)
-        changes = [
+        changes = (
             f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}",
             f"USER {spec.user}",
             f"LABEL werkraum.mirror={digest}",
-        ]
-        changes += [f"ENV {k}={v}" for k, v in spec.env.items()]
-        tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        args = [podman.require_podman(), "import"]
-        for change in changes:
-            args += ["--change", change]
-        imp = subprocess.run(
-            [*args, "-", ref], stdin=tar.stdout, env=podman_env(), capture_output=True, text=True, check=False
+            *(f"ENV {k}={v}" for k, v in spec.env.items()),
         )
-        if tar.stdout:
-            tar.stdout.close()
-        if tar.wait() != 0 or imp.returncode != 0:
-            raise WerkraumError(f"image {ref}: podman import failed: {imp.stderr.strip()[-400:]}")
+        lab_image.import_rootfs(root, ref, changes, what=f"image {ref}", numeric_owner=True)
     images_dir().mkdir(parents=True, exist_ok=True)
     for old in images_dir().glob(f"{name}-*.oci.tar"):
         old.unlink()
