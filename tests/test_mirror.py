@@ -105,12 +105,19 @@ def _stand_in_builds(pinned: pins.Pins) -> None:
         out.write_text(f"#!/bin/sh\necho {c.binary} {c.version}\n")
 
 
-def test_the_files_tree_has_upstreams_paths_and_archive_shapes_and_an_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def stand_in_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pins.Pins:
+    """The pins, with a STAND-IN build of every recipe in a cache of the test's own."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     pinned = pins.load(repo_root())
     _stand_in_builds(pinned)
+    return pinned
+
+
+def test_the_files_tree_has_upstreams_paths_and_archive_shapes_and_an_index(
+    tmp_path: Path, stand_in_builds: pins.Pins
+) -> None:
+    pinned = stand_in_builds
     root = tmp_path / "files"
     entries = files.assemble(pinned, root)
     assert sorted(e.path for e in entries) == sorted(pinned.files.values())
@@ -129,11 +136,9 @@ def test_the_files_tree_has_upstreams_paths_and_archive_shapes_and_an_index(
 
 
 def test_assembling_with_a_binary_not_built_names_it_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stand_in_builds: pins.Pins
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    pinned = pins.load(repo_root())
-    _stand_in_builds(pinned)
+    pinned = stand_in_builds
     kubelet = files.recipes(pinned)["kubelet"]
     (files.cache().build_dir(kubelet) / "kubelet").unlink()
     with pytest.raises(WerkraumError, match=r"not built: kubelet") as exc:

@@ -96,20 +96,12 @@ def mirror_index(folder: Path) -> None:
 @handle_errors
 def mirror_status() -> None:
     """Which binaries are built, and which files the mirror's index holds (nothing is built)."""
-    import json
-
     from werkraum.mirror import files, gobuild, pins
 
     pinned = pins.load(repo_root())
     components = files.recipes(pinned)
     for name, path in gobuild.installed(files.cache(), components.values()).items():
         click.echo(f"{name:<26} {components[name].version:<10} {path if path else 'not built'}")
-    index = files.files_dir() / files.INDEX
-    try:
-        held = json.loads(index.read_text())["files"] if index.exists() else {}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise WerkraumError(
-            f"{index}: not an index of the files mirror ({exc})", hint="run `werkraum mirror build` to lay it out again"
-        ) from exc
+    held = files.held_files()
     for key, relative in pinned.files.items():
         click.echo(f"file {key:<21} {'in the mirror' if relative in held else 'missing'}  {relative}")

@@ -143,6 +143,20 @@ def assemble(pins: Pins, root: Path | None = None) -> list[Entry]:
     return entries
 
 
+def held_files(root: Path | None = None) -> dict[str, dict[str, object]]:
+    """The files an index lists (path → size and sha256); none when the tree has no index yet."""
+    index = (root or files_dir()) / INDEX
+    if not index.exists():
+        return {}
+    try:
+        held = json.loads(index.read_text())["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise WerkraumError(
+            f"{index}: not an index of the files mirror ({exc})", hint="run `werkraum mirror build` to lay it out again"
+        ) from exc
+    return dict(held)
+
+
 def write_index(root: Path, *, versions: dict[str, str] | None = None) -> list[Entry]:
     """Write ``index.json`` over every file below ``root`` (a tree filled from upstream, or ``assemble``'s).
 
