@@ -79,6 +79,8 @@ SPECS = {
             user="0",
         ),
         ImageSpec("metrics-server", {"metrics-server": "/metrics-server"}, ("/metrics-server",)),
+        # Debian's busybox-static (not a Go build), with a link per applet, as upstream's image has.
+        ImageSpec("busybox", {"busybox": "/bin/busybox"}, ("/bin/sh",), user="0"),
         ImageSpec(
             "kube-proxy",
             {"kube-proxy": "/usr/local/bin/kube-proxy"},
@@ -141,6 +143,34 @@ def build_pause(pins: Pins) -> Path:
     return out
 
 
+def build_busybox(pins: Pins) -> Path:
+    """BusyBox from Debian's busybox-static package, of the pinned release (the helper image of local volumes)."""
+    version = str(pins.values["kubernetes_busybox_version"])
+    out: Path = cache_dir() / "mirror" / "busybox" / version / "busybox"
+    if out.exists():
+        return out
+    apt = require_tool("apt-get", "it fetches Debian's busybox-static package", hint="run on Debian (README)")
+    with tempfile.TemporaryDirectory() as tmp:
+        fetched = subprocess.run(
+            [apt, "download", "busybox-static"], cwd=tmp, capture_output=True, text=True, check=False
+        )
+        debs = list(Path(tmp).glob("busybox-static_*.deb"))
+        if fetched.returncode != 0 or not debs:
+            raise WerkraumError(f"busybox: `apt-get download busybox-static` failed: {fetched.stderr.strip()[-300:]}")
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(Path(tmp) / "root")], check=True)
+        binary = Path(tmp) / "root" / "bin" / "busybox"
+        banner = subprocess.run([str(binary)], capture_output=True, text=True, check=False).stdout.split("\n", 1)[0]
+        if not banner.startswith(f"BusyBox v{version} "):
+            raise WerkraumError(
+                f"busybox: Debian's busybox-static is {banner.split(' (')[0]!r}, the pin is {version}",
+                hint=f"pin kubernetes_busybox_version to the release Debian ships, in {pins.source}",
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(binary, out)
+        out.chmod(0o755)
+    return out
+
+
 def _binaries(spec: ImageSpec, pins: Pins) -> dict[str, Path]:
     """Each of the spec's binaries as built (``pause`` compiled on demand); a missing one is named."""
     components = files.recipes(pins)
@@ -149,6 +179,9 @@ def _binaries(spec: ImageSpec, pins: Pins) -> dict[str, Path]:
     for name in spec.binaries:
         if name == "pause":
             found[name] = build_pause(pins)
+            continue
+        if name == "busybox":
+            found[name] = build_busybox(pins)
             continue
         path = gobuild.installed(files.cache(), [components[name]])[name]
         if path is None:
@@ -212,6 +245,12 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(binaries[binary], target)
             target.chmod(0o755)
+        if "busybox" in binaries:
+            applets = subprocess.run([str(binaries["busybox"]), "--list"], capture_output=True, text=True, check=True)
+            for applet in applets.stdout.split():
+                link = root / "bin" / applet
+                if applet != "busybox" and not link.exists():
+                    link.symlink_to("busybox")
         changes = (
             f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}",
             f"USER {spec.user}",

@@ -19,6 +19,9 @@ import yaml
 from werkraum.errors import WerkraumError
 
 DEFAULTS = Path("roles") / "kubernetes_defaults" / "defaults" / "main.yml"
+# A pin file value that names the inventory (the cluster's shape, this host's
+# address) is Ansible's to template per host; the mirror keeps it as written.
+INVENTORY = re.compile(r"\b(groups|hostvars|inventory_hostname|werkraum_\w+|ansible_\w+)\b")
 VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
 
@@ -65,6 +68,8 @@ def _render(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     env.filters["regex_replace"] = _regex_replace
 
     def one(value: Any, where: str) -> Any:
+        if isinstance(value, str) and "{{" in value and INVENTORY.search(value):
+            return value
         if isinstance(value, str) and "{{" in value:
             try:
                 return env.from_string(value).render(**rendered)
