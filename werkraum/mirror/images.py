@@ -45,6 +45,7 @@ class ImageSpec:
     binaries: dict[str, str]
     entrypoint: tuple[str, ...]
     base: str = "static"  # or "debian"
+    cmd: tuple[str, ...] = ()  # the default arguments (CMD); empty: none
     packages: tuple[str, ...] = ()
     user: str = NONROOT
     env: dict[str, str] = field(
@@ -79,8 +80,9 @@ SPECS = {
             user="0",
         ),
         ImageSpec("metrics-server", {"metrics-server": "/metrics-server"}, ("/metrics-server",)),
-        # Debian's busybox-static (not a Go build), with a link per applet, as upstream's image has.
-        ImageSpec("busybox", {"busybox": "/bin/busybox"}, ("/bin/sh",), user="0"),
+        # Debian's busybox-static (not a Go build), with a link per applet and `sh` as its default
+        # command, as upstream's image has.
+        ImageSpec("busybox", {"busybox": "/bin/busybox"}, (), cmd=("sh",), user="0"),
         ImageSpec(
             "kube-proxy",
             {"kube-proxy": "/usr/local/bin/kube-proxy"},
@@ -252,7 +254,8 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
                 if applet != "busybox" and not link.exists():
                     link.symlink_to("busybox")
         changes = (
-            f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}",
+            *([f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}"] if spec.entrypoint else []),
+            *([f"CMD {json.dumps(list(spec.cmd))}"] if spec.cmd else []),
             f"USER {spec.user}",
             f"LABEL werkraum.mirror={digest}",
             *(f"ENV {k}={v}" for k, v in spec.env.items()),
