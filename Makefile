@@ -37,7 +37,7 @@ lint: bootstrap
 pytest: bootstrap
 	scripts/test-all pytest
 
-## molecule: every role's Molecule scenario but ceph's (common, gpu_node and netbox are verified in
+## molecule: every role's Molecule scenario but ceph's (common, gpu_node, netbox, registry and tls_proxy are verified in
 ## make test by the CI lab, so their scenarios run here, not there; about 20 minutes)
 molecule: bootstrap
 	scripts/molecule-all

@@ -5,7 +5,8 @@ subnet of its own, so a user's running lab is never touched. `werkraum lab up`
 deploys NetBox on service-01 from the written-down hosts.yml, syncs the rack
 into NetBox and converges every host from NetBox's inventory (netbox.yml); a
 second run changes nothing. Then each role is verified on the host it
-converged (this is where CI verifies common, gpu_node and netbox: their Molecule
+converged (this is where CI verifies common, gpu_node, netbox, registry and tls_proxy:
+their Molecule
 scenarios run in `make molecule`, docs/testing.md), and the failure paths
 (a failed task, a stopped host, foreign containers) are named by host and task.
 The steps depend on each other and run in order.
@@ -38,12 +39,13 @@ FOREIGN = "werkraum-itest-foreign"
 PREFIX = "10.232.7"
 HOSTS = {"gpu-01": ("gpu", 11), "ceph-01": ("ceph", 21), "control-01": ("control", 31), "service-01": ("service", 41)}
 # What each host's firewall opens: common's SSH and node exporter everywhere, NTP on the
-# control node (it serves the lab's time), NetBox's HTTPS and redirect on the service node.
+# control node (it serves the lab's time), NetBox's HTTPS and redirect and the registry's
+# HTTPS on the service node.
 OPEN_PORTS = {
     "gpu-01": {"22", "9100"},
     "ceph-01": {"22", "9100"},
     "control-01": {"22", "9100", "123"},
-    "service-01": {"22", "9100", "443", "80"},
+    "service-01": {"22", "9100", "443", "80", "5000"},
 }
 ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkpiQXQOylLsfpH/GxU3AIKpmlMdy5gYPqmzx/nEqLd labadmin@werkraum-lab"
 
@@ -100,7 +102,7 @@ def test_first_up_converges_every_node_group_from_netbox(lab: Lab) -> None:
     code, report, _ = _status(lab)
     last = report["last_converge"]
     assert code == 0 and isinstance(last, dict)
-    assert last["inventory"].endswith("netbox.yml") and set(last["ok"]) == set(HOSTS)
+    assert "netbox.yml" in last["inventory"] and set(last["ok"]) == set(HOSTS)
 
 
 def test_second_converge_changes_nothing(lab: Lab) -> None:
@@ -141,6 +143,37 @@ def test_netbox_role_on_service_node(lab: Lab) -> None:
         "service-01", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost/"
     )
     assert redirect.startswith("301 https://")
+
+
+def test_kubernetes_nodes_run_privileged_with_containerd_on_a_volume(lab: Lab) -> None:
+    """control-01 and gpu-01 (substrate kubernetes) can run the kubelet; the others stay unprivileged."""
+    for host in HOSTS:
+        info = json.loads(podman("container", "inspect", f"{NAME}-{host}").stdout)[0]
+        kubernetes = host in ("control-01", "gpu-01")
+        assert info["HostConfig"]["Privileged"] is kubernetes, host
+        mounts = {m["Destination"]: m.get("Name") for m in info["Mounts"]}
+        if kubernetes:
+            assert mounts.get("/var/lib/containerd") == f"{NAME}-{host}-containerd", host
+        else:
+            assert "/var/lib/containerd" not in mounts, host
+
+
+def test_registry_on_service_node_is_trusted_through_the_lab_ca(lab: Lab) -> None:
+    """The registry answers over TLS with the certificate the lab's CA signed, and every host trusts that CA."""
+    _, env = lab
+    ca = Path(env["XDG_STATE_HOME"]) / "werkraum" / "labs" / NAME / "pki" / "ca.crt"
+    url = f"https://{PREFIX}.41:5000/v2/"
+    for unit in ("docker-registry", "nginx"):
+        assert _exec("service-01", "systemctl", "is-active", unit).strip() == "active", unit
+    answer = requests.get(url, verify=str(ca), timeout=15)
+    assert answer.status_code == 200
+    assert answer.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url, timeout=15)  # the system's CAs alone do not vouch for it
+    probe = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=15).status)"
+    for host in ("gpu-01", "control-01"):  # the Kubernetes nodes pull from it, trusting the CA system-wide
+        assert _exec(host, "python3", "-c", probe).strip() == "200", host
+        assert _exec(host, "test", "-f", "/usr/local/share/ca-certificates/werkraum-lab.crt") == ""
 
 
 def test_netbox_backup_and_restore_round_trip(lab: Lab) -> None:
@@ -364,7 +397,9 @@ def test_down_removes_what_it_created_and_nothing_else(lab: Lab) -> None:
     inventory, env = lab
     proc = run_cli("lab", "down", "-i", str(inventory), env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "removed 5 containers, 1 networks" in proc.stdout  # four hosts and the broken one
+    # four hosts and the broken one; containerd's volumes of control-01 and gpu-01
+    assert "removed 5 containers, 2 volumes, 1 networks" in proc.stdout
+    assert podman("volume", "ls", "-q", "--filter", f"label=werkraum.lab={NAME}").stdout.strip() == ""
     assert podman("ps", "-a", "-q", "--filter", f"label=werkraum.lab={NAME}").stdout.strip() == ""
     assert podman("network", "exists", f"{NAME}-net").returncode != 0
     assert podman("container", "exists", FOREIGN).returncode == 0  # not ours: untouched

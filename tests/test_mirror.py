@@ -160,3 +160,34 @@ def test_a_recipe_field_of_the_wrong_type_is_named_not_misread(tmp_path: Path) -
     )
     with pytest.raises(WerkraumError, match=r"components.runc.tags: 'seccomp' must be a list"):
         gobuild.load_components(recipe)
+
+
+def test_push_names_every_image_not_built_yet_before_pushing_any() -> None:
+    import dataclasses
+
+    from werkraum.mirror import push
+
+    loaded = pins.load(repo_root())
+    # This machine's podman store may or may not hold the pinned images: pin one that cannot exist.
+    absent = {"pause": "localhost/werkraum-test-absent/pause:0.0.0"}
+    pinned = dataclasses.replace(loaded, values={**loaded.values, "kubernetes_mirror_images": absent})
+    with pytest.raises(WerkraumError) as err:
+        push.push_images(pinned, "127.0.0.1:1")
+    assert "not built yet: localhost/werkraum-test-absent/pause:0.0.0" in err.value.what
+    assert "werkraum mirror images pause" in (err.value.hint or "")
+
+
+def test_push_refuses_an_image_that_is_not_pinned() -> None:
+    from werkraum.mirror import push
+
+    with pytest.raises(WerkraumError) as err:
+        push.push_images(pins.load(repo_root()), "127.0.0.1:1", names=["kube-nonesuch"])
+    assert "no pinned image named kube-nonesuch" in err.value.what
+
+
+def test_a_registry_that_does_not_answer_is_named() -> None:
+    from werkraum.mirror import push
+
+    with pytest.raises(WerkraumError) as err:
+        push.registry_answers("127.0.0.1:1/k8s", None)
+    assert "registry 127.0.0.1:1 does not answer at https://127.0.0.1:1/v2/" in err.value.what

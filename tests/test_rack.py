@@ -26,6 +26,22 @@ def test_shipped_lab_inventory_has_one_host_per_node_group() -> None:
     }
 
 
+def test_kubernetes_hosts_run_privileged_with_containerd_on_a_volume_and_the_others_do_not(tmp_path: Path) -> None:
+    """The control nodes and the GPU nodes that serve Kubernetes; a GPU node serving OpenStack stays unprivileged."""
+    from werkraum.lab.lab import run_options
+
+    inv = _inv(tmp_path, **{"gpu-01": ("gpu", 11), "gpu-02": ("gpu", 12), "control-01": ("control", 31)})
+    data = yaml.safe_load((inv / "hosts.yml").read_text())
+    data["all"]["children"]["gpu"]["hosts"]["gpu-02"]["werkraum_gpu_substrate"] = "openstack"
+    (inv / "hosts.yml").write_text(yaml.safe_dump(data))
+    hosts = {h.name: h for h in load_rack(inv).hosts}
+    assert {name: h.kubernetes for name, h in hosts.items()} == {"gpu-01": True, "gpu-02": False, "control-01": True}
+    control = run_options(hosts["control-01"])
+    assert "--privileged" in control and "--cgroupns=private" in control
+    assert control[control.index("--volume") + 1] == "t-lab-control-01-containerd:/var/lib/containerd"
+    assert "--privileged" not in run_options(hosts["gpu-02"]) and "--volume" not in run_options(hosts["gpu-02"])
+
+
 def _inv(tmp_path: Path, **hosts: tuple[str, int]) -> Path:
     return make_lab_inventory(tmp_path / "inv", "t-lab", "10.250.3", dict(hosts))
 

@@ -49,7 +49,7 @@ def test_the_platform_takes_the_racks_facts_from_its_inventory(tmp_path: Path) -
     assert spec.tenant_pool == "10.120.0.0/16"
     assert spec.image_registry == "registry.werkraum.example/werkraum"  # registry.{{ werkraum_platform_domain }}
     assert spec.reserved_cidrs == ["10.42.0.0/16", "10.43.0.0/16"]
-    assert spec.ingress_class == "nginx" and spec.flavors[0].name == "m1.small"  # the product's choices stay
+    assert spec.ingress_class == "traefik" and spec.flavors[0].name == "m1.small"  # the product's choices stay
 
 
 def test_a_rack_fact_typed_again_in_the_platform_file_is_refused(tmp_path: Path) -> None:

@@ -112,7 +112,10 @@ def run_playbook(
     quiet: bool = False,
     env: dict[str, str] | None = None,
 ) -> PlaybookResult:
-    """Run ``playbook`` and return its stats; raise on any failed or unreachable host."""
+    """Run ``playbook`` and return its stats; raise on any failed or unreachable host.
+
+    With several inventory sources a later one's host variables win over an earlier one's.
+    """
     import ansible_runner  # slow to import: only when a playbook runs
 
     inventories = inventory if isinstance(inventory, list) else [inventory]
@@ -127,7 +130,9 @@ def run_playbook(
     envvars.setdefault("ANSIBLE_FORCE_COLOR", "0")
     if not sys.stdout.isatty():
         envvars.setdefault("ANSIBLE_NOCOLOR", "1")
-    cmdline = " ".join(f"-i {p}" for p in inventories[1:])
+    # ansible-runner puts its own `-i` after the command line's, and a later source's
+    # host variables win: the sources go in the order given, the last as the runner's.
+    cmdline = " ".join(f"-i {p}" for p in inventories[:-1])
     if check:
         cmdline += " --check --diff"
     started = time.time()
@@ -135,7 +140,7 @@ def run_playbook(
         private_data_dir=str(private_data_dir),
         project_dir=str(playbook.parent),
         playbook=str(playbook),
-        inventory=str(inventories[0]),
+        inventory=str(inventories[-1]),
         cmdline=cmdline.strip() or None,
         envvars=envvars,
         extravars=extravars or {},

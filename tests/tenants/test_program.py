@@ -271,7 +271,7 @@ def test_platform_program(fleet: Fleet) -> None:
     assert set(classes) == {s.name for s in platform.storage_classes}
     for s in platform.storage_classes:
         assert classes[s.name]["provisioner"] == "rbd.csi.ceph.com" and classes[s.name]["parameters"]["pool"] == s.pool
-    assert k8s(plan, "IngressClass")[0]["spec"]["controller"] == "k8s.io/ingress-nginx"
+    assert k8s(plan, "IngressClass")[0]["spec"]["controller"] == "traefik.io/ingress-controller"
     assert set(plan.outputs) >= {"external_network_id", "flavor_ids", "compute_service_id", "storage_class"}
     # Keystone accepts the tenants' GPU limits only under a registered limit (make e2e found it).
     registered = one(plan, ":RegisteredLimitV3").inputs

@@ -53,11 +53,40 @@ def lab_converge(inventory: Path | None, limit: str | None) -> None:
     from werkraum.lab import lab as labmod
 
     rack = _rack(inventory)
-    if labmod.netbox_host(rack):
+    if labmod.service_host(rack):
         result = labmod.converge_from_netbox(rack, limit=limit)
     else:
         result = labmod.run_converge(rack, limit=limit)
     click.echo(f"converge: {result.summary()}")
+
+
+@lab.command("mirror")
+@INVENTORY_OPTION
+@handle_errors
+def lab_mirror(inventory: Path | None) -> None:
+    """Fill the lab's registry and files mirror (on its service node) from what `werkraum mirror` built.
+
+    Pushes every pinned image, verifying the registry's certificate against the
+    lab's CA, and copies the files tree with its index.json.
+    """
+    from werkraum.mirror import pins, push
+
+    fill = push.fill_lab(_rack(inventory), pins.load(repo_root()))
+    for item in fill.images:
+        click.echo(f"{item.source:<64} -> {item.target}")
+    click.echo(f"lab registry {fill.registry}: {len(fill.images)} images; files mirror: {fill.files} files")
+
+
+@lab.command("kubeconfig")
+@INVENTORY_OPTION
+@handle_errors
+def lab_kubeconfig(inventory: Path | None) -> None:
+    """Write the lab cluster's admin kubeconfig (0600) and print an export: eval "$(werkraum lab kubeconfig)"."""
+    import shlex
+
+    from werkraum.lab import lab as labmod
+
+    click.echo(f"export KUBECONFIG={shlex.quote(str(labmod.kubeconfig(_rack(inventory))))}")
 
 
 @lab.command("netbox-env")
@@ -151,7 +180,8 @@ def lab_down(inventory: Path | None) -> None:
     rack = _rack(inventory)
     removed = labmod.down(rack.name)
     click.echo(
-        f"lab {rack.name} is down: removed {len(removed['containers'])} containers, {len(removed['networks'])} networks"
+        f"lab {rack.name} is down: removed {len(removed['containers'])} containers, "
+        f"{len(removed['volumes'])} volumes, {len(removed['networks'])} networks"
     )
 
 

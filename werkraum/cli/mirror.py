@@ -76,6 +76,34 @@ def mirror_images(names: tuple[str, ...], force: bool) -> None:
         click.echo(f"{ref:<64} {'cached' if cached else 'built':<7} {archive}")
 
 
+@mirror.command("push")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--registry",
+    "repo",
+    required=True,
+    help="The registry (HOST:PORT, optionally /PATH) the nodes pull from: kubernetes_image_repo.",
+)
+@click.option(
+    "--cert-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="A folder with the CA (ca.crt) that signed the registry's certificate (default: the system's CAs).",
+)
+@handle_errors
+def mirror_push(names: tuple[str, ...], repo: str, cert_dir: Path | None) -> None:
+    """Push NAMES (default: every pinned image) from podman's store to the registry, under their upstream paths.
+
+    `registry.k8s.io/kube-apiserver:v1.37.2` goes to `REGISTRY/kube-apiserver:v1.37.2`,
+    as the containerd role's hosts.toml asks for it. The lab's registry:
+    `werkraum lab mirror`. On a rack, `skopeo copy` from upstream does the same (docs/mirror.md).
+    """
+    from werkraum.mirror import pins, push
+
+    for item in push.push_images(pins.load(repo_root()), repo, cert_dir=cert_dir, names=list(names) or None):
+        click.echo(f"{item.source:<64} -> {item.target}")
+
+
 @mirror.command("index")
 @click.argument("folder", type=click.Path(path_type=Path))
 @handle_errors

@@ -144,7 +144,7 @@ class PlatformKubernetes(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=spec.ingress_class, annotations={"ingressclass.kubernetes.io/is-default-class": "true"}
             ),
-            spec=k8s.networking.v1.IngressClassSpecArgs(controller="k8s.io/ingress-nginx"),
+            spec=k8s.networking.v1.IngressClassSpecArgs(controller=spec.ingress_controller),
             opts=child,
         )
         self.register_outputs(self.outputs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from werkraum.errors import WerkraumError
 from werkraum.lab import podman
 from werkraum.lab.image import ImageRecipe, ensure_image
+from werkraum.lab.pki import LabCA
 from werkraum.lab.rack import LabHost, LabRack
 from werkraum.netbox.local import cached_snapshot
 from werkraum.paths import podman_env, repo_root, state_dir
@@ -27,11 +29,36 @@ BOOT_TIMEOUT_S = 90
 # How lab containers are run; a change of these recreates existing hosts.
 # NET_ADMIN acts on the container's own network namespace only: nftables run for real.
 RUN_OPTIONS = ("--systemd=always", "--cap-add", "NET_ADMIN")
-RUN_OPTIONS_VERSION = "2"
+# A Kubernetes node runs the kubelet, containerd and pods: privileged, in a
+# cgroup namespace of its own (the kubelet manages the cgroup tree it sees), with
+# containerd's root on a volume (docs/lab.md: probed 2026-12-02).
+KUBERNETES_RUN_OPTIONS = ("--systemd=always", "--privileged", "--cgroupns=private")
+RUN_OPTIONS_VERSION = "3"
+
+
+def run_options(host: LabHost) -> tuple[str, ...]:
+    if not host.kubernetes:
+        return RUN_OPTIONS
+    return (*KUBERNETES_RUN_OPTIONS, "--volume", f"{host.containerd_volume}:/var/lib/containerd")
 
 
 def lab_state_dir(rack: LabRack) -> Path:
     return state_dir() / "labs" / rack.name
+
+
+def service_host(rack: LabRack) -> LabHost | None:
+    """The lab host that runs NetBox and the registry: the first service node, if the lab has one."""
+    return next((h for h in rack.hosts if "service" in h.groups), None)
+
+
+def lab_pki(rack: LabRack) -> LabCA:
+    """The lab's CA, with a certificate for the registry at its service node's address (made once each)."""
+    ca = LabCA(lab_state_dir(rack) / "pki", rack.name)
+    ca.ensure()
+    host = service_host(rack)
+    if host is not None:
+        ca.issue("registry", [host.address])
+    return ca
 
 
 def state_file(rack: LabRack) -> Path:
@@ -89,7 +116,7 @@ def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
             "--hostname", host.name,
             "--network", rack.network,
             "--ip", host.address,
-            *RUN_OPTIONS,
+            *run_options(host),
             "--label", f"werkraum.lab.run={RUN_OPTIONS_VERSION}",
             "--label", f"{LABEL}={rack.name}",
             "--label", f"werkraum.lab.host={host.name}",
@@ -114,13 +141,21 @@ def ensure_host(rack: LabRack, host: LabHost, image: str) -> str:
         ):
             say(f"    {host.name}: image, address or run options changed, recreating the container")
             container.stop()
+            remove_volume(host)  # a new host gets a new disk: no containers of the old one
         elif info.get("State", {}).get("Running"):
             return "running"
         else:
             container.spawn()  # `podman start`: it exists, stopped
             return "started"
+    if host.kubernetes and not podman.volume_exists(host.containerd_volume):
+        podman.podman("volume", "create", "--label", f"{LABEL}={rack.name}", host.containerd_volume)
     container.spawn()
     return "created"
+
+
+def remove_volume(host: LabHost) -> None:
+    if podman.volume_exists(host.containerd_volume):
+        podman.podman("volume", "rm", "--force", host.containerd_volume)
 
 
 def wait_booted(host: LabHost, timeout_s: float = BOOT_TIMEOUT_S) -> str:
@@ -146,7 +181,18 @@ class UpResult:
     converge: PlaybookResult | None
 
 
-def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> UpResult:
+def up(
+    rack: LabRack,
+    *,
+    converge: bool = True,
+    rebuild_image: bool = False,
+    after_service: Callable[[], None] | None = None,
+) -> UpResult:
+    """Start the lab's hosts and converge them; ``after_service`` runs once the service node is converged.
+
+    (The CLI passes the filling of the lab's mirror there: the registry runs on the
+    service node, and the Kubernetes nodes converged after it install from it.)
+    """
     podman.require_podman()
     images: dict[str, str] = {}
     for suite in sorted({h.suite for h in rack.hosts}):
@@ -183,8 +229,32 @@ def up(rack: LabRack, *, converge: bool = True, rebuild_image: bool = False) -> 
     write_state(rack, state)
     result = None
     if converge:
-        result = converge_from_netbox(rack) if netbox_host(rack) else run_converge(rack)
+        if service_host(rack):
+            result = converge_from_netbox(rack, after_service=after_service)
+        elif after_service is not None:
+            raise WerkraumError(
+                f"lab {rack.name} has Kubernetes hosts but no service host: nowhere to run the registry",
+                hint="add a host to the service group of the lab inventory",
+            )
+        else:
+            result = run_converge(rack)
     return UpResult(actions, result)
+
+
+def write_connection_inventory(rack: LabRack) -> Path:
+    """A second inventory source naming each host's container as its ``ansible_host``.
+
+    Lab hosts are containers: Ansible reaches them by container name, not by the
+    management address NetBox hands back (a real rack's hosts use that). A plain
+    value per host, unlike a templated extra variable, is also what a task
+    delegated to another host connects with (a worker's join token is made on
+    the first control node).
+    """
+    path = lab_state_dir(rack) / "connection.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hosts = {h.name: {"ansible_host": h.container} for h in rack.hosts}
+    path.write_text(json.dumps({"all": {"hosts": hosts}}, indent=2, sort_keys=True))
+    return path
 
 
 def run_converge(
@@ -198,19 +268,22 @@ def run_converge(
 ) -> PlaybookResult:
     playbook = playbook or repo_root() / "ansible" / "site.yml"
     source = inventory or rack.static_source
+    connection = write_connection_inventory(rack)
     what = f"{playbook.name} on lab {rack.name}" + (f" (hosts: {limit})" if limit else "")
     what += f", inventory {source.name}"
     seed = cached_snapshot()
     with step(f"Converging {what}"):
         result = run_playbook(
             playbook,
-            source,
+            [source, connection],
             private_data_dir=lab_state_dir(rack) / "runner",
             limit=limit,
             extravars=extravars,
             env={
                 "CONTAINERS_CONF": podman_env()["CONTAINERS_CONF"],
                 "WERKRAUM_NETBOX_SEED": str(seed) if seed else "",
+                # group_vars read the lab CA and the registry's certificate from here.
+                "WERKRAUM_LAB_PKI": str(lab_pki(rack).folder),
                 **(env or {}),
             },
         )
@@ -229,14 +302,9 @@ def run_converge(
 # --- NetBox in the lab ------------------------------------------------------------------
 
 
-def netbox_host(rack: LabRack) -> LabHost | None:
-    """The lab host that runs NetBox: the first service node, if the lab has one."""
-    return next((h for h in rack.hosts if "service" in h.groups), None)
-
-
 def netbox_env(rack: LabRack) -> dict[str, str]:
     """How to reach the lab's NetBox: URL, token and its self-signed certificate as the CA."""
-    host = netbox_host(rack)
+    host = service_host(rack)
     if host is None:
         raise WerkraumError(f"lab {rack.name} has no service host, so no NetBox")
     token = podman.podman("exec", host.container, "cat", "/etc/netbox/api-token", check=False)
@@ -257,7 +325,29 @@ def netbox_env(rack: LabRack) -> dict[str, str]:
     }
 
 
-def converge_from_netbox(rack: LabRack, *, limit: str | None = None) -> PlaybookResult:
+def kubeconfig(rack: LabRack) -> Path:
+    """The lab cluster's admin kubeconfig, copied from its first control node into the lab's state folder (0600)."""
+    host = next((h for h in rack.hosts if "control" in h.groups), None)
+    if host is None:
+        raise WerkraumError(f"lab {rack.name} has no control host, so no Kubernetes cluster")
+    conf = podman.podman("exec", host.container, "cat", "/etc/kubernetes/admin.conf", check=False)
+    if conf.returncode != 0:
+        raise WerkraumError(
+            f"host {host.name}: the cluster is not initialised yet (no /etc/kubernetes/admin.conf)",
+            hint="run `werkraum lab up` (make lab) to converge the control plane",
+        )
+    path = lab_state_dir(rack) / "kubeconfig"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(conf.stdout)
+    tmp.replace(path)
+    return path
+
+
+def converge_from_netbox(
+    rack: LabRack, *, limit: str | None = None, after_service: Callable[[], None] | None = None
+) -> PlaybookResult:
     """Deploy NetBox on the service node, sync the lab rack into it, converge the rack from its inventory.
 
     The same flow as a real rack's: the service node is converged from the
@@ -269,26 +359,21 @@ def converge_from_netbox(rack: LabRack, *, limit: str | None = None) -> Playbook
     from werkraum.netbox.rack import load_rack_description
     from werkraum.netbox.sync import sync_rack
 
-    host = netbox_host(rack)
+    host = service_host(rack)
     assert host is not None
     source = resolve_source(rack.inventory, "netbox")  # before anything runs: a lab without netbox.yml stops here
     if limit is None:  # a limited converge uses the NetBox that runs already
         run_converge(rack, limit=host.name)
+    if after_service is not None:
+        after_service()
     env = netbox_env(rack)
     with step(f"Syncing lab {rack.name} into NetBox at {env['NETBOX_API']}"):
         with session(env["NETBOX_API"], env["NETBOX_TOKEN"], env["REQUESTS_CA_BUNDLE"]) as api:
             report = sync_rack(api, load_rack_description(rack.static_source))
         for line in report.lines() or ["    NetBox already holds the lab rack: nothing to change"]:
             say(f"    {line.strip()}")
-    # Lab hosts are containers: Ansible reaches them by container name, not by the
-    # primary address NetBox hands back as ansible_host (a real rack's hosts use it).
-    return run_converge(
-        rack,
-        inventory=source,
-        limit=limit,
-        extravars={"ansible_host": f"{rack.name}-{{{{ inventory_hostname }}}}"},
-        env=env,
-    )
+    # Lab hosts are reached by container name (write_connection_inventory).
+    return run_converge(rack, inventory=source, limit=limit, env=env)
 
 
 def status(rack: LabRack) -> dict[str, Any]:
@@ -325,14 +410,18 @@ def status(rack: LabRack) -> dict[str, Any]:
 
 
 def down(name: str) -> dict[str, list[str]]:
-    """Remove every container and network labelled with this lab's name, and its state."""
+    """Remove every container, volume and network labelled with this lab's name, and its state."""
     podman.require_podman()
-    removed: dict[str, list[str]] = {"containers": [], "networks": []}
+    removed: dict[str, list[str]] = {"containers": [], "volumes": [], "networks": []}
     for container in podman.containers_with_label(LABEL, name):
         cname = container["Names"][0] if container.get("Names") else container["Id"]
         podman.Container(cname).stop()
         removed["containers"].append(cname)
         say(f"    removed container {cname}")
+    for volume in podman.volumes_with_label(LABEL, name):
+        podman.podman("volume", "rm", "--force", volume)
+        removed["volumes"].append(volume)
+        say(f"    removed volume {volume}")
     for network in podman.networks_with_label(LABEL, name):
         podman.podman("network", "rm", network)
         removed["networks"].append(network)

@@ -68,6 +68,15 @@ def containers_with_label(label: str, value: str) -> list[dict[str, Any]]:
     return list(podman_json("ps", "-a", "--filter", f"label={label}={value}", "--format", "json"))
 
 
+def volume_exists(name: str) -> bool:
+    return podman("volume", "exists", name, check=False).returncode == 0
+
+
+def volumes_with_label(label: str, value: str) -> list[str]:
+    out = podman("volume", "ls", "--filter", f"label={label}={value}", "--format", "{{.Name}}").stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
 def networks_with_label(label: str, value: str) -> list[str]:
     out = podman("network", "ls", "--filter", f"label={label}={value}", "--format", "{{.Name}}").stdout
     return [line for line in out.splitlines() if line.strip()]

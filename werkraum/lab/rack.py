@@ -23,6 +23,12 @@ class LabHost:
     address: str
     container: str
     suite: str = "bookworm"  # the Debian release of its image (werkraum_lab_suite)
+    kubernetes: bool = False  # a Kubernetes node: a control node, or a GPU node that serves Kubernetes
+
+    @property
+    def containerd_volume(self) -> str:
+        """The volume under containerd's root: its overlayfs snapshotter cannot work on the container's own overlay."""
+        return f"{self.container}-containerd"
 
 
 @dataclass(frozen=True)
@@ -98,5 +104,9 @@ def load_rack(inventory: Path) -> LabRack:
             raise WerkraumError(
                 f"{inventory}: host {host}: werkraum_lab_suite {suite!r} is not one of {', '.join(SUITES)}"
             )
-        hosts.append(LabHost(host, tuple(sorted(groups.get(host, []))), str(address), f"{name}-{host}", suite))
+        host_groups = tuple(sorted(groups.get(host, [])))
+        kubernetes = "control" in host_groups or (
+            "gpu" in host_groups and hostvars[host].get("werkraum_gpu_substrate") == "kubernetes"
+        )
+        hosts.append(LabHost(host, host_groups, str(address), f"{name}-{host}", suite, kubernetes))
     return LabRack(name=name, subnet=str(subnet), inventory=inventory_folder(source), hosts=tuple(hosts), source=source)

@@ -70,8 +70,10 @@ class PlatformSpec(_Strict):
     ceph_kubernetes_key: str | None = Field(default=None, repr=False)
     # The rack has Ceph hosts that run the ceph role (so RBD storage classes need the fsid).
     ceph_expected: bool = True
-    ingress_class: str = "nginx"
-    ingress_namespace: str = "ingress-nginx"
+    # Traefik (roles/kubernetes_addons) serves Ingresses of this class from this namespace.
+    ingress_class: str = "traefik"
+    ingress_namespace: str = "traefik"
+    ingress_controller: str = "traefik.io/ingress-controller"
     cluster_issuer: str = "werkraum-ca"
     image_registry: str
     kubernetes_version: str = "1.33"

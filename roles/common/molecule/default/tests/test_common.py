@@ -15,6 +15,17 @@ def test_hosts_file_lists_rack_and_extra_entries(host):
     assert "192.0.2.10 backup.example.internal backup" in hosts
 
 
+def test_rack_ca_is_trusted_and_a_retired_one_is_not(host):
+    assert host.file("/usr/local/share/ca-certificates/werkraum-molecule-test.crt").exists
+    assert not host.file("/usr/local/share/ca-certificates/werkraum-retired.crt").exists
+    # OpenSSL verifies a certificate against the system bundle only if the CA is in it.
+    listed = host.check_output(
+        "openssl crl2pkcs7 -nocrl -certfile /etc/ssl/certs/ca-certificates.crt | openssl pkcs7 -print_certs -noout"
+    )
+    assert "CN=Werkraum Molecule Test CA" in listed.replace(" = ", "=")
+    assert "Werkraum Retired Test CA" not in listed
+
+
 def test_admins_have_exactly_their_keys_and_sudo(host):
     for name in ("alice", "bob"):
         user = host.user(name)

@@ -1,0 +1,147 @@
+"""Filling a registry from the images `werkraum mirror images` built, under the names the nodes ask for.
+
+An image goes to ``REPO/<its upstream name without the registry host>``
+(``Pins.mirror_image``), the same mapping the containerd role's ``hosts.toml``
+makes when a node pulls ``registry.k8s.io/...``. The push verifies the
+registry's certificate (``cert_dir`` holds the CA that signed it); a push that
+fails names the image and the registry, and the images pushed before it stay.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from werkraum.errors import WerkraumError
+from werkraum.lab import podman
+from werkraum.lab.lab import lab_pki, service_host
+from werkraum.lab.rack import LabRack
+from werkraum.mirror.files import files_dir
+from werkraum.mirror.pins import Pins
+
+# The registry role's defaults (roles/registry): its TLS port and files folder.
+LAB_REGISTRY_PORT = 5000
+LAB_FILES_DIR = "/srv/registry/files"
+
+
+@dataclass(frozen=True)
+class Pushed:
+    name: str
+    source: str
+    target: str
+
+
+def registry_answers(repo: str, ca_file: Path | None) -> None:
+    """Stop with an error naming the registry when its API does not answer 200 over verified TLS."""
+    host = repo.split("/", 1)[0]
+    url = f"https://{host}/v2/"
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    try:
+        with urllib.request.urlopen(url, timeout=15, context=context) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WerkraumError(
+            f"registry {host} does not answer at {url}: {reason}",
+            hint="is the service node converged (its registry role) and its port open from here? "
+            "A certificate error means the CA given is not the one that signed the registry's certificate",
+        ) from None
+    if status != 200:
+        raise WerkraumError(
+            f"registry {host} answered {status} at {url}, not 200", hint="see the registry's log on its host"
+        )
+
+
+def push_images(pins: Pins, repo: str, *, cert_dir: Path | None = None, names: list[str] | None = None) -> list[Pushed]:
+    """Push each pinned image (or ``names``) from podman's store to ``repo``; every missing image is named first."""
+    wanted = names or list(pins.images)
+    unknown = [n for n in wanted if n not in pins.images]
+    if unknown:
+        raise WerkraumError(
+            f"no pinned image named {', '.join(unknown)}",
+            hint=f"the images are the keys of kubernetes_mirror_images in {pins.source}: {', '.join(pins.images)}",
+        )
+    missing = [n for n in wanted if not podman.image_exists(pins.images[n])]
+    if missing:
+        raise WerkraumError(
+            f"not built yet: {', '.join(pins.images[n] for n in missing)}",
+            hint=f"run `werkraum mirror images {' '.join(missing)}` first (it needs `werkraum mirror build`)",
+        )
+    registry_answers(repo, cert_dir / "ca.crt" if cert_dir else None)
+    pushed: list[Pushed] = []
+    for name in wanted:
+        source, target = pins.images[name], pins.mirror_image(name, repo)
+        args = ["push", "--quiet"]
+        if cert_dir is not None:
+            args += ["--cert-dir", str(cert_dir)]
+        try:
+            podman.podman(*args, source, f"docker://{target}")
+        except podman.PodmanError as exc:
+            raise WerkraumError(
+                f"pushing {source} to {target} failed: {exc.what}",
+                hint=f"{len(pushed)} image(s) before it were pushed; run the command again once the registry is fixed",
+            ) from None
+        pushed.append(Pushed(name, source, target))
+    return pushed
+
+
+def copy_files(source: Path, container: str, dest: str) -> int:
+    """Copy the files tree into a lab host's files mirror folder; returns how many files it holds."""
+    count = sum(1 for p in source.rglob("*") if p.is_file())
+    if not (source / "index.json").is_file():
+        raise WerkraumError(
+            f"{source} holds no index.json: the files mirror is not laid out yet",
+            hint="run `werkraum mirror build` (without names: it builds every binary and writes the index)",
+        )
+    podman.podman("exec", container, "mkdir", "-p", dest)
+    podman.podman("cp", f"{source}/.", f"{container}:{dest}")
+    return count
+
+
+@dataclass(frozen=True)
+class LabFill:
+    registry: str
+    images: list[Pushed]
+    files: int
+
+
+def fill_lab(rack: LabRack, pins: Pins) -> LabFill:
+    """Push the built images to the lab's registry and copy the files tree to its service node.
+
+    The registry is the lab's service node at its address and the registry
+    role's port (the lab's certificate for it is signed by the lab CA, which
+    the push trusts); the files go below the role's files folder there.
+    """
+    host = service_host(rack)
+    if host is None:
+        raise WerkraumError(f"lab {rack.name} has no service host: nowhere to run the registry")
+    if not podman.container_exists(host.container):
+        raise WerkraumError(
+            f"host {host.name}: its container {host.container} does not exist", hint="run `werkraum lab up`"
+        )
+    repo = f"{host.address}:{LAB_REGISTRY_PORT}"
+    pki = lab_pki(rack)
+    images = push_images(pins, repo, cert_dir=pki.trust_dir())
+    count = copy_files(files_dir(), host.container, LAB_FILES_DIR)
+    return LabFill(repo, images, count)
+
+
+def ensure_built(pins: Pins) -> None:
+    """Every pinned binary built (cached builds are kept), the files tree laid out, every image built."""
+    from werkraum.mirror import files, images
+
+    results = files.build(pins)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        named = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
+        raise WerkraumError(
+            f"the Kubernetes mirror is incomplete: not built: {named}",
+            hint="each error is printed above; `werkraum mirror build NAME` retries one",
+        )
+    files.assemble(pins)
+    images.build_all(pins)
