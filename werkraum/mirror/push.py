@@ -130,18 +130,3 @@ def fill_lab(rack: LabRack, pins: Pins) -> LabFill:
     count = copy_files(files_dir(), host.container, LAB_FILES_DIR)
     return LabFill(repo, images, count)
 
-
-def ensure_built(pins: Pins) -> None:
-    """Every pinned binary built (cached builds are kept), the files tree laid out, every image built."""
-    from werkraum.mirror import files, images
-
-    results = files.build(pins)
-    failed = [r for r in results if not r.ok]
-    if failed:
-        named = ", ".join(f"{r.component.name} ({r.component.module}@{r.component.version})" for r in failed)
-        raise WerkraumError(
-            f"the Kubernetes mirror is incomplete: not built: {named}",
-            hint="each error is printed above; `werkraum mirror build NAME` retries one",
-        )
-    files.assemble(pins)
-    images.build_all(pins)
