@@ -129,4 +129,3 @@ def fill_lab(rack: LabRack, pins: Pins) -> LabFill:
     images = push_images(pins, repo, cert_dir=pki.trust_dir())
     count = copy_files(files_dir(), host.container, LAB_FILES_DIR)
     return LabFill(repo, images, count)
-
