@@ -6,7 +6,8 @@ roles are given certificates it signed. The lab does the same with a CA made
 once per lab in its state folder, so the Kubernetes nodes and this machine (its
 `podman push`) verify the lab registry's certificate instead of skipping TLS.
 The CA's key never leaves the machine; the lab's group_vars read the files
-through ``WERKRAUM_LAB_PKI``, which `werkraum lab` sets for every converge.
+from the lab's state folder (``WERKRAUM_LAB_PKI``, which `werkraum lab` sets
+for every converge, names it outright).
 """
 
 from __future__ import annotations
