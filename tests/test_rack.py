@@ -38,6 +38,8 @@ def test_kubernetes_hosts_run_privileged_with_containerd_on_a_volume_and_the_oth
     assert {name: h.kubernetes for name, h in hosts.items()} == {"gpu-01": True, "gpu-02": False, "control-01": True}
     control = run_options(hosts["control-01"])
     assert "--privileged" in control and "--cgroupns=private" in control
+    # podman's systemd mode would hand a privileged host the machine's name=systemd tree (docs/lab.md)
+    assert "--systemd=false" in control and "--systemd=always" not in control
     assert control[control.index("--volume") + 1] == "t-lab-control-01-containerd:/var/lib/containerd"
     assert "--privileged" not in run_options(hosts["gpu-02"]) and "--volume" not in run_options(hosts["gpu-02"])
 

@@ -31,9 +31,24 @@ BOOT_TIMEOUT_S = 90
 RUN_OPTIONS = ("--systemd=always", "--cap-add", "NET_ADMIN")
 # A Kubernetes node runs the kubelet, containerd and pods: privileged, in a
 # cgroup namespace of its own (the kubelet manages the cgroup tree it sees), with
-# containerd's root on a volume (docs/lab.md: probed 2026-12-02).
-KUBERNETES_RUN_OPTIONS = ("--systemd=always", "--privileged", "--cgroupns=private")
-RUN_OPTIONS_VERSION = "3"
+# containerd's root on a volume (docs/lab.md: probed 2026-12-02). Not podman's
+# systemd mode: on these cgroup v1 hosts it mounts the machine's whole name=systemd
+# hierarchy into a privileged container, its systemd moves itself to that
+# hierarchy's root, and when it next boots it prunes the other lab hosts' cgroups,
+# so `podman exec` into them fails. Here systemd gets what that mode would give it
+# (tmpfs /run and /tmp, its stop signal, container=podman) and the namespaced
+# hierarchy that --cgroupns=private mounts.
+KUBERNETES_RUN_OPTIONS = (
+    "--systemd=false",
+    "--privileged",
+    "--cgroupns=private",
+    "--tmpfs", "/run:rw,exec,nosuid,nodev",
+    "--tmpfs", "/run/lock:rw,noexec,nosuid,nodev",
+    "--tmpfs", "/tmp:rw,exec,nosuid,nodev",
+    "--stop-signal", "SIGRTMIN+3",
+    "--env", "container=podman",
+)  # fmt: skip
+RUN_OPTIONS_VERSION = "4"
 
 
 def run_options(host: LabHost) -> tuple[str, ...]:

@@ -140,8 +140,10 @@ class Container(Service):
         )
 
     def healthy(self) -> bool:
-        self.state = podman("exec", self.container, "systemctl", "is-system-running", check=False).stdout.strip()
-        self.state = self.state or "unknown"
+        probe = podman("exec", self.container, "systemctl", "is-system-running", check=False)
+        # No answer at all is podman's failure, not systemd's: say what podman said.
+        said = (probe.stderr.strip().splitlines() or ["unknown"])[-1]
+        self.state = probe.stdout.strip() or f"no answer ({said})"
         if self.state == "degraded":
             failed = podman("exec", self.container, "systemctl", "--failed", "--no-legend", "--plain", check=False)
             self.failed_units = [line for line in failed.stdout.splitlines() if line.strip()]
