@@ -227,6 +227,8 @@ def up(
             say(f"    {host.name:<12} {host.address:<15} {actions[host.name]}")
         for host in rack.hosts:
             say(f"    {host.name:<12} systemd {wait_booted(host)}")
+    # Made with the hosts (once), so a converge outside `werkraum lab` finds it too.
+    say(f"    lab CA: {lab_pki(rack).folder}")
     state = read_state(rack)
     state.update(
         {
