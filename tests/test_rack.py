@@ -93,3 +93,28 @@ def test_unparseable_inventory_is_an_error(tmp_path: Path) -> None:
     (inv / "hosts.yml").write_text("all: [this is: not\n")
     with pytest.raises(WerkraumError, match=r"inventory .* (could not be read|holds no hosts)"):
         load_rack(inv)
+
+
+def test_the_lab_group_vars_find_the_ca_where_werkraum_lab_makes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is named twice (werkraum/lab/lab.py and the lab's group_vars, for converges outside `werkraum lab`)."""
+    import json
+    import os
+    import subprocess
+
+    from werkraum.lab.lab import lab_pki
+
+    inv = _inv(tmp_path / "inv", **{"control-01": ("control", 31)})
+    monkeypatch.delenv("WERKRAUM_LAB_PKI", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    made = lab_pki(load_rack(inv)).folder
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "json"}
+    ansible = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible"
+    proc = subprocess.run(
+        [str(ansible), "control-01", "-i", str(inv / "hosts.yml"), "-m", "debug", "-a", "var=common_ca_certificates"],
+        capture_output=True, text=True, env={**env, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["control-01"]
+    assert result["common_ca_certificates"][0]["certificate"].strip() == (made / "ca.crt").read_text().strip()
