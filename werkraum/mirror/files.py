@@ -119,6 +119,12 @@ def assemble(pins: Pins, root: Path | None = None) -> list[Entry]:
             f"the mirror cannot be assembled: not built: {', '.join(missing)}",
             hint=f"werkraum mirror build {' '.join(missing)}",
         )
+    # One layout at a time: a second `werkraum mirror build` or `lab up` waits (they share the staging folder).
+    with gobuild.exclusive(cache().root, "Go binaries"):
+        return _lay_out(pins, root, built)
+
+
+def _lay_out(pins: Pins, root: Path, built: dict[str, Path | None]) -> list[Entry]:
     staging = root.with_name(root.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     for key, relative in pins.files.items():

@@ -13,6 +13,8 @@ are cached outside the repository, one folder per component, version and recipe.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -22,7 +24,7 @@ import stat
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -420,8 +422,29 @@ def link(cache: GoCache, result: BuildResult) -> None:
     target.symlink_to(result.path)
 
 
+@contextlib.contextmanager
+def exclusive(folder: Path, what: str) -> Iterator[None]:
+    """Hold ``folder``'s lock: a second build into the same cache waits instead of building the same thing twice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"    waiting for another build of {what} into {folder} to end")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_all(cache: GoCache, components: Iterable[Component], *, force: bool = False) -> list[BuildResult]:
     """Build each component in turn; a failure is recorded and the others still build."""
+    with exclusive(cache.root, "Go binaries"):
+        return _build_each(cache, components, force=force)
+
+
+def _build_each(cache: GoCache, components: Iterable[Component], *, force: bool) -> list[BuildResult]:
     results: list[BuildResult] = []
     for component in components:
         say(f"==> {component.name}: {component.module}@{component.version}")

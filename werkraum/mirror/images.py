@@ -273,4 +273,5 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
 
 
 def build_all(pins: Pins, names: list[str] | None = None, *, force: bool = False) -> list[tuple[str, Path, bool]]:
-    return [build(pins, n, force=force) for n in (names or list(SPECS))]
+    with gobuild.exclusive(images_dir(), "images"):
+        return [build(pins, n, force=force) for n in (names or list(SPECS))]
