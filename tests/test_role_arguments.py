@@ -96,6 +96,11 @@ def assert_stopped_unchanged(proc: subprocess.CompletedProcess[str], message: st
             "value of gpu_sharing_mode must be one of: none, time-slicing, mig, got: magic",
         ),
         ("gpu_node", {"gpu_expect_gpu": False, "gpu_sharing_mode": "mig"}, "mig needs gpu_mig_profiles"),
+        (
+            "gpu_node",
+            {"gpu_expect_gpu": False},
+            "gpu_container_runtime=containerd, but /etc/containerd/conf.d does not exist: the containerd role",
+        ),
         ("netbox", {"netbox_gunicorn_workers": "many"}, "netbox_gunicorn_workers"),
         (
             "netbox",

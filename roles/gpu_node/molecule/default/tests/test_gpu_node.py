@@ -19,20 +19,13 @@ def test_nonfree_components_are_enabled(host):
     assert host.run("apt-cache policy nvidia-driver").stdout.find("Candidate: 535") >= 0
 
 
-def test_containerd_runs_with_an_nvidia_runtime_entry_whose_binary_is_absent(host):
-    """Without the container toolkit (gpu_container_toolkit_install: false) the role still writes
-    containerd's configuration: runc by default, and a runtime "nvidia" that names the toolkit's
-    binary. That binary is not installed here, so no container can use the entry: this checks
-    the configuration and that containerd runs with it, not a GPU container."""
-    conf = host.file("/etc/containerd/config.toml").content_string
-    assert 'default_runtime_name = "runc"' in conf
-    assert "runtimes.nvidia]" in conf and 'BinaryName = "/usr/bin/nvidia-container-runtime"' in conf
-    service = host.service("containerd")
-    assert service.is_enabled and service.is_running
-    cfg = host.run("containerd config dump")  # containerd reads the file and keeps the entry
-    assert cfg.rc == 0 and "/usr/bin/nvidia-container-runtime" in cfg.stdout
+def test_no_container_runtime_is_touched_with_runtime_none(host):
+    """gpu_container_runtime: none (a GPU node serving OpenStack VMs, and this scenario): no
+    containerd is installed and no drop-in written. The drop-in beside the containerd role's
+    configuration is verified on the lab's Kubernetes worker (make test-kubernetes)."""
+    assert not host.file("/etc/containerd/conf.d/nvidia.toml").exists
+    assert not host.package("containerd").is_installed
     assert not host.package("nvidia-container-toolkit").is_installed
-    assert not host.file("/usr/bin/nvidia-container-runtime").exists
 
 
 def test_time_slicing_configuration(host):
