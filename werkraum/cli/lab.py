@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,38 @@ def lab_up(inventory: Path | None, no_converge: bool, rebuild_image: bool) -> No
 
     started = time.monotonic()
     rack = _rack(inventory)
-    result = labmod.up(rack, converge=not no_converge, rebuild_image=rebuild_image)
+    fill = _mirror_filler(rack) if rack.kubernetes_hosts else None
+    result = labmod.up(rack, converge=not no_converge, rebuild_image=rebuild_image, after_service=fill)
     click.echo(f"lab {rack.name} is up: {len(rack.hosts)} hosts in {time.monotonic() - started:.1f}s")
     if result.converge:
         click.echo(f"converge: {result.converge.summary()}")
+
+
+def _mirror_filler(rack: Any) -> Callable[[], None]:
+    """Build what the mirror lacks (cached) and fill the lab's registry and files mirror with it.
+
+    Run by `lab up` once the service node (the registry) is converged and before
+    the Kubernetes hosts are, which install from it.
+    """
+
+    def fill() -> None:
+        from werkraum.cli.mirror import report_builds
+        from werkraum.mirror import files, images, pins, push
+        from werkraum.progress import say, step
+
+        pinned = pins.load(repo_root())
+        with step(f"Building the mirror's binaries from the Go module proxy (cached in {files.cache().root})"):
+            results = files.build(pinned)
+            report_builds(results, pinned.source)
+            files.assemble(pinned)
+        with step("Building the mirror's images (cached)"):
+            built = images.build_all(pinned)
+            say(f"    {len(built)} images, {sum(1 for *_, cached in built if not cached)} built now")
+        with step(f"Filling the lab's mirror on its service node (lab {rack.name})"):
+            filled = push.fill_lab(rack, pinned)
+            say(f"    registry {filled.registry}: {len(filled.images)} images; files mirror: {filled.files} files")
+
+    return fill
 
 
 @lab.command("converge")

@@ -38,6 +38,14 @@ class LabRack:
     inventory: Path  # the inventory folder (its netbox.yml and group_vars/)
     hosts: tuple[LabHost, ...]
     source: Path | None = None  # the written-down inventory the hosts were read from (hosts.yml, or the file given)
+    # The playbooks converge Kubernetes on its hosts (werkraum_kubernetes_enabled); its hosts
+    # run as Kubernetes hosts either way, so the lab's hosting is the same with and without.
+    kubernetes_enabled: bool = True
+
+    @property
+    def kubernetes_hosts(self) -> tuple[LabHost, ...]:
+        """The hosts the playbooks make Kubernetes nodes of (none when Kubernetes is off)."""
+        return tuple(h for h in self.hosts if h.kubernetes) if self.kubernetes_enabled else ()
 
     @property
     def static_source(self) -> Path:
@@ -109,4 +117,17 @@ def load_rack(inventory: Path) -> LabRack:
             "gpu" in host_groups and hostvars[host].get("werkraum_gpu_substrate") == "kubernetes"
         )
         hosts.append(LabHost(host, host_groups, str(address), f"{name}-{host}", suite, kubernetes))
-    return LabRack(name=name, subnet=str(subnet), inventory=inventory_folder(source), hosts=tuple(hosts), source=source)
+    enabled = any_vars.get("werkraum_kubernetes_enabled", True)
+    if not isinstance(enabled, bool):
+        raise WerkraumError(
+            f"{inventory}: werkraum_kubernetes_enabled {enabled!r} is not true or false",
+            hint="set it to true (the lab's Kubernetes cluster) or false (the hosts without it)",
+        )
+    return LabRack(
+        name=name,
+        subnet=str(subnet),
+        inventory=inventory_folder(source),
+        hosts=tuple(hosts),
+        source=source,
+        kubernetes_enabled=enabled,
+    )
