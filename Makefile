@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 
-.PHONY: lab test test-ceph e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
+.PHONY: lab test test-ceph test-kubernetes e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
 
 ## lab: install everything, bring up the lab rack and converge ansible/site.yml
 lab: bootstrap
@@ -18,6 +18,12 @@ test: bootstrap
 ## test-ceph: the ceph role's Molecule scenario on three qemu guests (about 45 minutes; not in make test)
 test-ceph: bootstrap
 	scripts/molecule-all ceph
+
+## test-kubernetes: make lab (its cluster: control plane on control-01, gpu-01 as worker, add-ons), then the cluster
+## checks against it: health, nodes, DNS, traffic, tenant isolation, quotas, storage (not in make test: the mirror
+## is built from Go modules first, about an hour on a cold machine)
+test-kubernetes: lab
+	$(VENV)/pytest -v -m kubernetes tests/kubernetes
 
 ## e2e: build the Pulumi engine from Go modules (cached), start real Kubernetes and OpenStack APIs, onboard every tenant
 # The OpenStack provider plugin cannot be built here (docs/testing.md, "End to end"): make e2e

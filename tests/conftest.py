@@ -37,10 +37,13 @@ def podman(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def make_lab_inventory(dest: Path, name: str, subnet_prefix: str, hosts: dict[str, tuple[str, int]]) -> Path:
+def make_lab_inventory(
+    dest: Path, name: str, subnet_prefix: str, hosts: dict[str, tuple[str, int]], *, kubernetes: bool = True
+) -> Path:
     """Copy inventories/lab to ``dest`` with its own lab name, subnet and hosts {name: (group, last octet)}.
 
     A host of the shipped lab keeps its per-host facts (rack position, GPU substrate, OSD disks).
+    ``kubernetes=False`` converges the lab without its Kubernetes cluster (werkraum_kubernetes_enabled).
     """
     shutil.copytree(ROOT / "inventories" / "lab", dest)
     shipped = yaml.safe_load((dest / "hosts.yml").read_text())["all"]["children"]
@@ -50,6 +53,11 @@ def make_lab_inventory(dest: Path, name: str, subnet_prefix: str, hosts: dict[st
     data["werkraum_lab_name"] = name
     data["werkraum_lab_subnet"] = f"{subnet_prefix}.0/24"
     lab_vars.write_text(yaml.safe_dump(data))
+    if not kubernetes:
+        k8s_vars = dest / "group_vars" / "all" / "kubernetes.yml"
+        k8s = yaml.safe_load(k8s_vars.read_text())
+        k8s["werkraum_kubernetes_enabled"] = False
+        k8s_vars.write_text(yaml.safe_dump(k8s))
     children: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
     for host, (group, octet) in hosts.items():
         host_vars = {**facts.get(host, {}), "werkraum_mgmt_address": f"{subnet_prefix}.{octet}"}
