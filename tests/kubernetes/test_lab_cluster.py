@@ -85,19 +85,29 @@ def apply(lab: tuple[str, str], *docs: dict[str, Any]) -> None:
     kubectl(lab, "apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in docs))
 
 
+def network_policy(namespace: str, name: str, pods: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A NetworkPolicy in ``namespace`` for the pods ``pods`` selects ({} = every pod)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": pods, **spec},
+    }
+
+
+def namespace_peer(name: str) -> dict[str, Any]:
+    """A policy peer: every pod of the namespace called ``name``."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
 def tenant_like_namespace(name: str) -> list[dict[str, Any]]:
     """A namespace with a tenant's Pod Security level and NetworkPolicies (tenant_kubernetes.py)."""
     everyone: dict[str, Any] = {}
 
     def policy(policy_name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": policy_name, "namespace": name},
-            "spec": {"podSelector": everyone, **spec},
-        }
+        return network_policy(name, policy_name, everyone, spec)
 
-    system = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}
+    system = namespace_peer("kube-system")
     dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
     return [
         {
@@ -299,26 +309,18 @@ def test_a_tenant_cannot_reach_another_tenants_pods_or_services(
 
 
 def test_an_allowing_policy_opens_exactly_what_it_names(lab: tuple[str, str], namespaces: dict[str, str]) -> None:
-    allow = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "allow-from-b", "namespace": A},
-        "spec": {
-            "podSelector": {"matchLabels": {"app": "web"}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": B}}}]}],
-        },
-    }
-    egress = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "allow-to-a", "namespace": B},
-        "spec": {
-            "podSelector": {"matchLabels": {"app": "client"}},
-            "policyTypes": ["Egress"],
-            "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": A}}}]}],
-        },
-    }
+    allow = network_policy(
+        A,
+        "allow-from-b",
+        {"matchLabels": {"app": "web"}},
+        {"policyTypes": ["Ingress"], "ingress": [{"from": [namespace_peer(B)]}]},
+    )
+    egress = network_policy(
+        B,
+        "allow-to-a",
+        {"matchLabels": {"app": "client"}},
+        {"policyTypes": ["Egress"], "egress": [{"to": [namespace_peer(A)]}]},
+    )
     apply(lab, allow, egress)
     try:
         deadline = time.monotonic() + 60
