@@ -11,18 +11,19 @@ import pulumi_openstack as openstack
 
 import pulumi
 from werkraum.errors import WerkraumError
-from werkraum.tenants.platform import PlatformSpec
+from werkraum.tenants.platform import PlatformSpec, StorageClassSpec
 
 
 def _ceph_cluster_id(spec: PlatformSpec) -> str:
     """The fsid the RBD storage classes name: what the ceph role handed over, never typed."""
     if spec.ceph_cluster_id:
         return spec.ceph_cluster_id
-    classes = ", ".join(sc.name for sc in spec.storage_classes)
+    classes = ", ".join(sc.name for sc in spec.rbd_storage_classes)
     if not spec.ceph_expected:
         raise WerkraumError(
             f"the rack has no Ceph cluster, but the platform settings declare RBD storage classes ({classes})",
-            hint="remove them from platform:spec.storage_classes, or add Ceph hosts to the rack inventory",
+            hint="make them `provisioner: local-path` classes in platform:spec.storage_classes, "
+            "or add Ceph hosts to the rack inventory",
         )
     raise WerkraumError(
         f"the Ceph cluster's fsid is not known yet, and the storage classes {classes} need it",
@@ -102,13 +103,29 @@ class PlatformOpenStack(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
+RBD_PROVISIONER = "rbd.csi.ceph.com"
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def _rbd_parameters(sc: StorageClassSpec, cluster_id: str | None) -> dict[str, str]:
+    return {
+        "clusterID": cluster_id or "",
+        "pool": sc.pool,
+        "imageFeatures": "layering",
+        "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
+        "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
+        "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
+        "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
+    }
+
+
 class PlatformKubernetes(pulumi.ComponentResource):
-    """The platform's Kubernetes half: the RBD storage classes (naming the Ceph cluster) and the ingress class."""
+    """The platform's Kubernetes half: the storage classes (RBD ones naming the Ceph cluster) and the ingress class."""
 
     outputs: dict[str, pulumi.Input[object]]
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
-        cluster_id = _ceph_cluster_id(spec) if spec.storage_classes else None
+        cluster_id = _ceph_cluster_id(spec) if spec.rbd_storage_classes else None
         super().__init__("werkraum:platform:Kubernetes", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, aliases=_moved_from(opts))
         self.outputs = {"ceph_cluster_id": cluster_id or "", "ceph_monitors": list(spec.ceph_monitors)}
@@ -122,19 +139,13 @@ class PlatformKubernetes(pulumi.ComponentResource):
                     name=sc.name,
                     annotations={"storageclass.kubernetes.io/is-default-class": "true" if sc.default else "false"},
                 ),
-                provisioner="rbd.csi.ceph.com",
-                reclaim_policy="Retain",
-                allow_volume_expansion=True,
-                volume_binding_mode="Immediate",
-                parameters={
-                    "clusterID": cluster_id or "",
-                    "pool": sc.pool,
-                    "imageFeatures": "layering",
-                    "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
-                    "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
-                    "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
-                    "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
-                },
+                # RBD: an image in the pool, kept when its claim goes (tenant data). local-path: a folder
+                # on the node the pod is scheduled to (so bound then), deleted with its claim.
+                provisioner=RBD_PROVISIONER if sc.provisioner == "ceph-rbd" else LOCAL_PATH_PROVISIONER,
+                reclaim_policy="Retain" if sc.provisioner == "ceph-rbd" else "Delete",
+                allow_volume_expansion=True if sc.provisioner == "ceph-rbd" else None,
+                volume_binding_mode="Immediate" if sc.provisioner == "ceph-rbd" else "WaitForFirstConsumer",
+                parameters=_rbd_parameters(sc, cluster_id) if sc.provisioner == "ceph-rbd" else None,
                 opts=child,
             )
             for sc in spec.storage_classes
@@ -151,16 +162,18 @@ class PlatformKubernetes(pulumi.ComponentResource):
 
 
 class PlatformStack(pulumi.ComponentResource):
-    """The platform stack: its OpenStack half and its Kubernetes half, and the outputs tenants read."""
+    """The platform stack: its OpenStack half (where the rack runs OpenStack) and its Kubernetes half,
+    and the outputs tenants read."""
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("werkraum:platform:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.openstack = PlatformOpenStack(name, spec, opts=child)
+        # A platform without OpenStack (spec.openstack false) declares only its Kubernetes half.
+        self.openstack = PlatformOpenStack(name, spec, opts=child) if spec.openstack else None
         self.kubernetes = PlatformKubernetes(name, spec, opts=child)
         self.outputs: dict[str, pulumi.Input[object]] = {
             **spec.settings_outputs(),
-            **self.openstack.outputs,
+            **(self.openstack.outputs if self.openstack is not None else {}),
             **self.kubernetes.outputs,
         }
         self.register_outputs(self.outputs)

@@ -69,12 +69,14 @@ def tenant_program(
     *,
     opts: pulumi.ResourceOptions | None = None,
 ) -> TenantStack:
-    """The whole tenant (both halves) of the stack's tenant file."""
+    """The whole tenant of the stack's tenant file: both halves, or the Kubernetes half on a platform
+    without OpenStack (``platform_spec``: the platform's settings, pulumi/platform/Pulumi.rack.yaml by default)."""
     t = tenant_inputs(stacks_dir)
+    spec = platform_spec or load_platform()
     tenant = TenantStack(
         t.slug,
         t.spec,
-        openstack=OpenStackPlatform.read(t.platform, platform_spec or load_platform()),
+        openstack=OpenStackPlatform.read(t.platform, spec) if spec.openstack else None,
         kubernetes=KubernetesPlatform.read(t.platform),
         stacks_dir=t.stacks_dir,
         offboard=t.offboard,

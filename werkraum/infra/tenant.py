@@ -55,6 +55,8 @@ class KubernetesPlatform:
     ingress_class: pulumi.Input[str]
     cluster_issuer: pulumi.Input[str]
     image_registry: pulumi.Input[str]
+    # PlatformSpec.kubernetes_requests_percent: the apps' CPU and memory requests, in percent.
+    requests_percent: pulumi.Input[int] = 100
 
     @classmethod
     def read(cls, ref: pulumi.StackReference) -> KubernetesPlatform:
@@ -64,6 +66,8 @@ class KubernetesPlatform:
             ingress_class=ref.require_output("ingress_class"),
             cluster_issuer=ref.require_output("cluster_issuer"),
             image_registry=ref.require_output("image_registry"),
+            # A platform stack applied before the setting existed has no such output: requests as asked.
+            requests_percent=ref.get_output("requests_percent").apply(lambda v: 100 if v is None else int(v)),
         )
 
 
@@ -181,6 +185,7 @@ class TenantOnKubernetes(pulumi.ComponentResource):
             storage_class=platform.storage_class,
             ingress_class=platform.ingress_class,
             cluster_issuer=platform.cluster_issuer,
+            requests_percent=platform.requests_percent,
             protect=protect,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes], aliases=moved),
         )
@@ -212,14 +217,17 @@ def partner_outputs(
 
 
 class TenantStack(pulumi.ComponentResource):
-    """A whole tenant: the OpenStack half and the Kubernetes half of one tenant file."""
+    """A whole tenant: the OpenStack half and the Kubernetes half of one tenant file.
+
+    ``openstack`` None: the platform runs no OpenStack (PlatformSpec.openstack), only the Kubernetes half.
+    """
 
     def __init__(
         self,
         slug: str,
         spec: TenantSpec,
         *,
-        openstack: OpenStackPlatform,
+        openstack: OpenStackPlatform | None,
         kubernetes: KubernetesPlatform,
         stacks_dir: Path,
         offboard: bool = False,
@@ -229,7 +237,9 @@ class TenantStack(pulumi.ComponentResource):
         super().__init__("werkraum:tenant:Tenant", slug, None, opts)
         protect = not offboard
         child = pulumi.ResourceOptions(parent=self)
-        self.openstack = TenantOpenStack(slug, spec, openstack, protect=protect, opts=child)
+        self.openstack = (
+            TenantOpenStack(slug, spec, openstack, protect=protect, opts=child) if openstack is not None else None
+        )
         self.kubernetes = TenantOnKubernetes(slug, spec, kubernetes, stacks_dir=stacks_dir, protect=protect, opts=child)
         self.partner_outputs = partner_outputs(
             slug, spec, protect=protect, kubernetes=self.kubernetes, openstack=self.openstack

@@ -31,6 +31,29 @@ FEATURE_PATHS: dict[str, str] = {
 }
 
 
+FEATURE_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
+FEATURE_LIMITS = {"cpu": "1", "memory": "1Gi"}
+
+
+def scaled_requests(requests: dict[str, str], percent: int) -> dict[str, str]:
+    """CPU and memory requests scaled to ``percent`` (PlatformSpec.kubernetes_requests_percent); others kept.
+
+    CPU in millicores, memory in MiB, each at least 1; at 100 the requests are returned as they are.
+    """
+    if percent == 100:
+        return dict(requests)
+    out = dict(requests)
+    if "cpu" in requests:
+        cpu = requests["cpu"]
+        millis = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
+        out["cpu"] = f"{max(1, millis * percent // 100)}m"
+    if "memory" in requests:
+        memory = requests["memory"]
+        mib = int(memory[:-2]) * 1024 if memory.endswith("Gi") else int(memory.removesuffix("Mi"))
+        out["memory"] = f"{max(1, mib * percent // 100)}Mi"
+    return out
+
+
 @dataclass(frozen=True)
 class WorkspaceInput:
     name: str
@@ -68,11 +91,13 @@ class TenantApps(pulumi.ComponentResource):
         ingress_class: pulumi.Input[str],
         cluster_issuer: pulumi.Input[str],
         protect: bool,
+        requests_percent: pulumi.Input[int] = 100,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("werkraum:tenant:Apps", slug, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = naming.labels(slug, plan)
+        self._requests_percent = pulumi.Output.from_input(requests_percent)
 
         def m(name: str, **extra: str) -> k8s.meta.v1.ObjectMetaArgs:
             return meta(name=name, namespace=namespace, labels={**labels, **extra})
@@ -238,8 +263,10 @@ class TenantApps(pulumi.ComponentResource):
                                     ),
                                 ],
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests=requests or {"cpu": "250m", "memory": "512Mi"},
-                                    limits=limits or {"cpu": "1", "memory": "1Gi"},
+                                    requests=self._requests_percent.apply(
+                                        lambda percent: scaled_requests(requests or FEATURE_REQUESTS, percent)
+                                    ),
+                                    limits=limits or FEATURE_LIMITS,
                                 ),
                                 security_context=k8s.core.v1.SecurityContextArgs(
                                     allow_privilege_escalation=False,

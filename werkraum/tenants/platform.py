@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
@@ -48,9 +48,26 @@ class FlavorSpec(_Strict):
 
 
 class StorageClassSpec(_Strict):
+    """A storage class the platform stack declares for tenants' volumes.
+
+    ``ceph-rbd`` (the rack's): an RBD pool of the Ceph cluster, through ceph-csi.
+    ``local-path``: a folder on the node that runs the pod (rancher's
+    local-path-provisioner, roles/kubernetes_addons): for a rack without Ceph
+    and the lab; the volume lives and dies with its node.
+    """
+
     name: str
-    pool: str
+    provisioner: Literal["ceph-rbd", "local-path"] = "ceph-rbd"
+    pool: str = ""
     default: bool = False
+
+    @model_validator(mode="after")
+    def _pool_for_rbd(self) -> StorageClassSpec:
+        if self.provisioner == "ceph-rbd" and not self.pool:
+            raise ValueError(f"storage class {self.name!r}: a ceph-rbd class names its RBD pool (pool:)")
+        if self.provisioner != "ceph-rbd" and self.pool:
+            raise ValueError(f"storage class {self.name!r}: pool: is for ceph-rbd classes, not {self.provisioner}")
+        return self
 
 
 class PlatformSpec(_Strict):
@@ -77,6 +94,17 @@ class PlatformSpec(_Strict):
     cluster_issuer: str = "werkraum-ca"
     image_registry: str
     kubernetes_version: str = "1.33"
+    # The rack runs OpenStack (issue 18 brings it to the lab): false declares only the
+    # Kubernetes half of the platform and of every tenant.
+    openstack: bool = True
+    # Every app's CPU and memory requests, in percent of what the tenant program asks
+    # (the limits stay; GPUs are whole devices and stay too). 100 on a rack: what a pod
+    # asks is reserved for it. The lab's worker is a container on a 2-core machine.
+    kubernetes_requests_percent: Annotated[StrictInt, Field(ge=1, le=100)] = 100
+
+    @property
+    def rbd_storage_classes(self) -> list[StorageClassSpec]:
+        return [s for s in self.storage_classes if s.provisioner == "ceph-rbd"]
 
     @property
     def default_storage_class(self) -> str:
@@ -93,6 +121,7 @@ class PlatformSpec(_Strict):
             "cluster_issuer": self.cluster_issuer,
             "image_registry": self.image_registry,
             "domain": self.domain,
+            "requests_percent": self.kubernetes_requests_percent,
         }
 
     def reserved_networks(self) -> list[tuple[str, ipaddress.IPv4Network]]:
