@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.harness import engine
 from tests.harness.e2e import run as e2e_run
 from werkraum.errors import WerkraumError
-from werkraum.mirror import gobuild
+from werkraum.mirror import engine, gobuild
 
 GO_MOD = """module example.com/tool/v3
 

@@ -25,7 +25,7 @@ def engine_build(names: tuple[str, ...], force: bool) -> None:
     fails to build, is named with its module, version and the error; the others
     still build, and the command exits non-zero.
     """
-    from tests.harness import engine as eng
+    from werkraum.mirror import engine as eng
 
     components = eng.load_components()
     unknown = [n for n in names if n not in components]
@@ -44,7 +44,7 @@ def engine_build(names: tuple[str, ...], force: bool) -> None:
 @handle_errors
 def engine_status() -> None:
     """Which pinned components are built (nothing is built or downloaded)."""
-    from tests.harness import engine as eng
+    from werkraum.mirror import engine as eng
 
     components = eng.load_components()
     for name, path in eng.installed(components.values()).items():

@@ -152,6 +152,54 @@ class Inline:
 
 
 @dataclass(frozen=True)
+class FileBackend:
+    """Where an inline program's stacks live on this machine: a file backend, PULUMI_HOME and the engine.
+
+    ``engine_root`` holds ``bin/pulumi`` and the provider plugins (werkraum.mirror.engine's cache);
+    the passphrase encrypts the stacks' secrets.
+    """
+
+    root: Path
+    engine_root: Path
+    kubeconfig: Path
+    passphrase: str
+
+    @property
+    def backend(self) -> Path:
+        return self.root / "backend"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_HOME": str(self.root / "home"),
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{self.engine_root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_K8S_SUPPRESS_DEPRECATION_WARNINGS": "true",
+        }
+
+    def inline(self, program: Callable[[], None], project: Project, work_dir: Path) -> Inline:
+        """``program`` as a stack of ``project`` whose config files are in ``work_dir``."""
+        from pulumi import automation as auto
+
+        self.backend.mkdir(parents=True, exist_ok=True)
+        return Inline(
+            program,
+            auto.LocalWorkspaceOptions(
+                work_dir=str(work_dir),
+                pulumi_home=str(self.root / "home"),
+                env_vars=self.env(),
+                secrets_provider="passphrase",
+                project_settings=auto.ProjectSettings(
+                    name=PROJECTS[project], runtime="python", backend=auto.ProjectBackend(url=f"file://{self.backend}")
+                ),
+                pulumi_command=auto.PulumiCommand(root=str(self.engine_root), skip_version_check=True),
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Previewed:
     text: str
     changes: dict[str, int]

@@ -17,9 +17,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness import engine
 from werkraum.errors import WerkraumError, require_tool
 from werkraum.lifecycle import Process, http_check
+from werkraum.mirror import engine
 from werkraum.paths import state_dir
 from werkraum.progress import say, step
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import yaml
 
-from tests.harness import engine
 from tests.harness.e2e import kube_api, openstack_api
 from tests.harness.e2e.kube import Kube
 from tests.harness.e2e.openstack_checks import OpenStackE2E
@@ -41,6 +40,7 @@ from werkraum.errors import WerkraumError
 from werkraum.infra import naming
 from werkraum.infra.driver import EngineError, StackDriver
 from werkraum.infra.quotas import kubernetes_quota
+from werkraum.mirror import engine
 from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify

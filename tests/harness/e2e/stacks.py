@@ -14,7 +14,6 @@ full offline plan.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi import automation as auto
-from tests.harness import engine
-from werkraum.infra.driver import Inline, StackDriver
+from werkraum.infra.driver import FileBackend, StackDriver
 from werkraum.infra.driver import platform as platform_driver
 from werkraum.infra.driver import tenant as tenant_driver
 from werkraum.infra.platform_stack import PlatformKubernetes
 from werkraum.infra.programs import export_all, platform_settings, tenant_inputs
 from werkraum.infra.tenant import KubernetesPlatform, TenantOnKubernetes, partner_outputs
+from werkraum.mirror import engine
 from werkraum.tenants.platform import PlatformSpec, load_platform
 
 PLATFORM_PROJECT = "werkraum-platform"
@@ -95,7 +93,7 @@ class Workspace:
 
     @property
     def backend(self) -> Path:
-        return self.root / "backend"
+        return self.engine.backend
 
     @property
     def stacks_dir(self) -> Path:
@@ -105,28 +103,10 @@ class Workspace:
     def platform_dir(self) -> Path:
         return self.root / "platform"
 
-    def env(self) -> dict[str, str]:
-        return {
-            "PULUMI_BACKEND_URL": f"file://{self.backend}",
-            "PULUMI_CONFIG_PASSPHRASE": "werkraum-e2e",
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_HOME": str(self.root / "home"),
-            "KUBECONFIG": str(self.kubeconfig),
-            "PATH": f"{engine.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_K8S_SUPPRESS_DEPRECATION_WARNINGS": "true",
-        }
-
-    def _options(self, project: str, work_dir: Path) -> auto.LocalWorkspaceOptions:
-        return auto.LocalWorkspaceOptions(
-            work_dir=str(work_dir),
-            pulumi_home=str(self.root / "home"),
-            env_vars=self.env(),
-            secrets_provider="passphrase",
-            project_settings=auto.ProjectSettings(
-                name=project, runtime="python", backend=auto.ProjectBackend(url=f"file://{self.backend}")
-            ),
-            pulumi_command=auto.PulumiCommand(root=str(engine.engine_dir()), skip_version_check=True),
-        )
+    @property
+    def engine(self) -> FileBackend:
+        """The run's file backend and PULUMI_HOME, with the engine built into werkraum.mirror.engine's cache."""
+        return FileBackend(self.root, engine.engine_dir(), self.kubeconfig, passphrase="werkraum-e2e")
 
     def platform(self, on_output: Callable[[str], None] | None = None) -> StackDriver:
         def program() -> None:
@@ -135,7 +115,7 @@ class Workspace:
 
         return platform_driver(
             PLATFORM_STACK,
-            inline=Inline(program, self._options(PLATFORM_PROJECT, self.platform_dir)),
+            inline=self.engine.inline(program, "platform", self.platform_dir),
             on_output=on_output,
         )
 
@@ -154,7 +134,7 @@ class Workspace:
             slug,
             stacks_dir=stacks_dir,
             platform=self.platform_spec,
-            inline=Inline(program, self._options(TENANT_PROJECT, stacks_dir)),
+            inline=self.engine.inline(program, "tenant", stacks_dir),
             on_output=on_output,
         )
 

@@ -1,8 +1,10 @@
-"""The Pulumi engine (and, until the lab cluster replaces it, the lab's bare Kubernetes API), built from Go modules.
+"""The Pulumi engine (the CLI and its provider plugins), built from Go modules, like the mirror's binaries.
 
-The builder is the product's (``werkraum.mirror.gobuild``, which also builds the
-mirror's Kubernetes binaries); this module only names the engine's recipe file and
-its cache, ``~/.cache/werkraum/engine``.
+The lab applies its tenants with it (`werkraum lab tenants`); a rack's CI installs
+upstream's Pulumi instead. The builder is ``werkraum.mirror.gobuild``; this module
+names the engine's recipe file (werkraum/data/engine/versions.toml, which also
+pins the end-to-end run's bare kube-apiserver and etcd until that run moves onto
+the lab cluster) and its cache, ``~/.cache/werkraum/engine``.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.harness.paths import HARNESS_DATA
 from werkraum.mirror import gobuild
 from werkraum.mirror.gobuild import BuildResult, Component, GoBuildError
 from werkraum.paths import cache_dir
 
-VERSIONS_FILE = HARNESS_DATA / "engine" / "versions.toml"
+VERSIONS_FILE = Path(__file__).resolve().parents[1] / "data" / "engine" / "versions.toml"
+# What applying a tenant's Kubernetes half needs: the CLI and the Kubernetes provider plugin.
+KUBERNETES_ENGINE = ("pulumi", "kubernetes")
 
 __all__ = [
     "VERSIONS_FILE",
