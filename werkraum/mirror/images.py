@@ -202,7 +202,7 @@ def _digest(spec: ImageSpec, binaries: dict[str, Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _static_rootfs(root: Path) -> None:
+def static_rootfs(root: Path) -> None:
     (root / "tmp").mkdir(parents=True)
     (root / "tmp").chmod(0o1777)
     etc = root / "etc"
@@ -241,7 +241,7 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
             root = lab_image.build_rootfs(recipe, Path(tmp), f"image {spec.name}: Debian 12", "about 2 minutes")
         else:
             root = Path(tmp) / "rootfs"
-            _static_rootfs(root)
+            static_rootfs(root)
         for binary, inside in spec.binaries.items():
             target = root / inside.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
