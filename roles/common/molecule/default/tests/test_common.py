@@ -240,6 +240,19 @@ def test_fail2ban_guards_ssh(host):
     assert "Jail list:\tsshd" in host.check_output("fail2ban-client status")
 
 
+def test_daily_rootkit_scan_runs_without_mail_and_hides_fail2ban_fixtures(host):
+    """The timer's unit, run now: Debian's default mails root and fails without an MTA (`mail: not found`)."""
+    assert host.service("chkrootkit.timer").is_enabled
+    run = host.run("systemctl start chkrootkit.service")
+    assert run.rc == 0, host.run("journalctl -u chkrootkit.service --no-pager -n 30").stdout
+    raw = host.file("/var/log/chkrootkit/log.today.raw").content_string
+    today = host.file("/var/log/chkrootkit/log.today").content_string
+    fixtures = "/usr/lib/python3/dist-packages/fail2ban/tests/files/config/apache-auth/"
+    assert fixtures in raw, "the scan no longer reports fail2ban's fixtures: drop common_chkrootkit_ignore's default"
+    assert fixtures not in today
+    assert "mail: not found" not in host.run("journalctl -u chkrootkit.service --no-pager").stdout
+
+
 LYNIS_THRESHOLD = 80
 
 
