@@ -11,6 +11,7 @@ lab registry's BusyBox (docs/mirror.md): its httpd serves, its wget and nslookup
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -236,7 +237,8 @@ def test_control_plane_runs_as_static_pods_and_the_system_is_rolled_out(lab: tup
 
 def test_the_lab_worker_advertises_its_gpu_and_containerd_knows_the_nvidia_runtime(lab: tuple[str, str]) -> None:
     node = kjson(lab, "get", "node", "gpu-01")
-    assert node["status"]["capacity"].get("nvidia.com/gpu") == "1"  # an extended resource: no device behind it
+    # an extended resource: no device behind it (inventories/lab/group_vars/all/kubernetes.yml)
+    assert node["status"]["capacity"].get("nvidia.com/gpu") == "4"
     dump = podman("exec", lab[1], "containerd", "config", "dump")
     assert dump.returncode == 0, dump.stderr
     assert "runtimes.nvidia" in dump.stdout and "/usr/bin/nvidia-container-runtime" in dump.stdout
@@ -400,3 +402,100 @@ def test_a_claim_is_bound_and_keeps_what_a_pod_wrote(lab: tuple[str, str], names
     kubectl(lab, "-n", A, "wait", "--for=condition=Ready", "pod/writer", "--timeout", TIMEOUT)
     assert kjson(lab, "-n", A, "get", "pvc", "data")["status"]["phase"] == "Bound"
     assert kubectl(lab, "-n", A, "exec", "writer", "--", "cat", "/data/file").strip() == "kept"
+
+
+# --- the sample tenants, applied by make lab's last phase (werkraum lab tenants) ----------------
+
+
+def _sample_tenants() -> dict[str, Any]:
+    """The tenant files under stacks/ by slug (make lab applies each to the cluster)."""
+    from werkraum.tenants.fleet import load_fleet
+
+    fleet = load_fleet(ROOT / "stacks")
+    return {t.slug: t.spec for t in fleet.tenants}
+
+
+def stand_in_check(lab: tuple[str, str], namespace: str, url: str) -> tuple[bool, str]:
+    """Ask ``url`` from the tenant's chat app pod: the stand-in's own ``-check`` (it has no shell)."""
+    proc = run_kubectl(lab, "-n", namespace, "exec", "deploy/app-chat", "--", "/stand-in-app", "-check", url)
+    said = (proc.stdout + proc.stderr).strip()
+    blocked = "connection refused" in said or "Client.Timeout" in said or "i/o timeout" in said
+    assert proc.returncode == 0 or blocked, f"{namespace} -> {url}: exit {proc.returncode}: {said}"
+    return proc.returncode == 0, said
+
+
+def https_get(address: str, domain: str, path: str = "/") -> tuple[int, str]:
+    """GET https://domain/path from ``address`` (the ingress node), with SNI and Host of the tenant's domain.
+
+    Traefik serves its default certificate there (no cert-manager in the lab), so it is not verified.
+    """
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=domain) as tls,
+    ):
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_every_sample_tenant_runs_its_apps_on_the_worker(lab: tuple[str, str]) -> None:
+    for slug, spec in _sample_tenants().items():
+        ns = f"tenant-{slug}"
+        deployments = kjson(lab, "-n", ns, "get", "deployments")["items"]
+        names = {d["metadata"]["name"] for d in deployments}
+        assert names == {f"app-{f}" for f in spec.effective_features()} | {f"ws-{w.name}" for w in spec.workspaces}
+        for d in deployments:
+            available = {c["type"]: c["status"] for c in d["status"].get("conditions", [])}.get("Available")
+            assert available == "True" and d["status"].get("readyReplicas") == 1, (ns, d["metadata"]["name"])
+        for p in kjson(lab, "-n", ns, "get", "pods")["items"]:
+            assert p["status"]["phase"] == "Running" and p["spec"]["nodeName"] == "gpu-01", p["metadata"]["name"]
+            image = p["spec"]["containers"][0]["image"]
+            assert image.startswith("registry.werkraum.example/werkraum/"), image  # the STAND-IN, by the app's name
+        claims = kjson(lab, "-n", ns, "get", "pvc")["items"]
+        assert {c["metadata"]["name"] for c in claims} == {f"ws-{w.name}-data" for w in spec.workspaces}
+        for c in claims:
+            assert c["status"]["phase"] == "Bound" and c["spec"]["storageClassName"] == "tenant-local"
+
+
+def test_a_gpu_workspace_holds_its_gpu_and_the_quota_counts_it(lab: tuple[str, str]) -> None:
+    for slug, spec in _sample_tenants().items():
+        ns = f"tenant-{slug}"
+        gpus = sum(1 for w in spec.workspaces if w.profile == "notebook-gpu")
+        used = kjson(lab, "-n", ns, "get", "resourcequota", "tenant-quota")["status"]["used"]
+        assert used.get("requests.nvidia.com/gpu", "0") == str(gpus), (slug, used)
+
+
+def test_a_tenants_own_policies_keep_other_tenants_out(lab: tuple[str, str]) -> None:
+    slugs = [s for s, spec in _sample_tenants().items() if "chat" in spec.effective_features()]
+    assert len(slugs) >= 2, "two sample tenants with a chat app are needed"
+    a, b = (f"tenant-{s}" for s in slugs[:2])
+    ok, said = stand_in_check(lab, a, "http://app-chat/healthz")
+    assert ok, f"{a} does not reach its own Service: {said}"
+    ok, said = stand_in_check(lab, a, f"http://app-chat.{b}.svc.cluster.local/healthz")
+    assert not ok, f"{a} reached {b}'s Service: {said}"
+    pod_ip = kjson(lab, "-n", b, "get", "pods", "-l", "app.kubernetes.io/name=app-chat")["items"][0]["status"]["podIP"]
+    ok, said = stand_in_check(lab, a, f"http://{pod_ip}:8080/healthz")
+    assert not ok, f"{a} reached {b}'s pod {pod_ip}: {said}"
+
+
+def test_each_tenants_domain_serves_its_branding_through_the_ingress(lab: tuple[str, str]) -> None:
+    from werkraum.lab.rack import load_rack
+
+    rack = load_rack(LAB_INVENTORY.resolve())
+    worker = next(h for h in rack.kubernetes_hosts if "gpu" in h.groups)
+    for slug, spec in _sample_tenants().items():
+        ns = f"tenant-{slug}"
+        ingress = kjson(lab, "-n", ns, "get", "ingress", "tenant")
+        assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": worker.address}], slug
+        status, body = https_get(worker.address, spec.branding.domain)
+        assert status == 200 and "STAND-IN" in body, (slug, status, body[:200])
+        assert html.escape(spec.name) in body  # TENANT_NAME from the tenant's branding ConfigMap

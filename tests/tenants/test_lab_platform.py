@@ -44,7 +44,8 @@ def custom(plan: OfflinePlan) -> list[Recorded]:
 def test_the_labs_platform_settings_have_no_openstack_no_ceph_and_scaled_requests() -> None:
     spec = load_platform(platform_file("lab"))
     assert spec.openstack is False
-    assert [(s.name, s.provisioner, s.default) for s in spec.storage_classes] == [("tenant-local", "local-path", True)]
+    assert [(s.name, s.provisioner, s.default) for s in spec.storage_classes] == [("tenant-local", "local-path", False)]
+    assert spec.default_storage_class == "tenant-local"  # what tenants' claims name
     assert spec.rbd_storage_classes == []
     assert spec.kubernetes_requests_percent == 2
     assert spec.image_registry == "registry.werkraum.example/werkraum"  # the lab inventory's werkraum_registry

@@ -6,13 +6,17 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from werkraum.cli.common import handle_errors, inventory_option
 from werkraum.errors import WerkraumError
 from werkraum.paths import repo_root
+
+if TYPE_CHECKING:
+    from werkraum.lab.rack import LabRack
+    from werkraum.lab.tenants import LabTenantsResult
 
 INVENTORY_OPTION = inventory_option("Lab inventory (default: inventories/lab).")
 
@@ -44,9 +48,66 @@ def lab_up(inventory: Path | None, no_converge: bool, rebuild_image: bool) -> No
     click.echo(f"lab {rack.name} is up: {len(rack.hosts)} hosts in {time.monotonic() - started:.1f}s")
     if result.converge:
         click.echo(f"converge: {result.converge.summary()}")
+        if rack.kubernetes_hosts:
+            _echo_tenants(_apply_tenants(rack))
+            click.echo(f"make lab took {time.monotonic() - started:.1f}s")
 
 
-def _mirror_filler(rack: Any) -> Callable[[], None]:
+def _apply_tenants(rack: LabRack) -> LabTenantsResult:
+    """The engine (cached), the stand-in app image in the lab's registry, then the platform stack and every tenant."""
+    from werkraum.cli.mirror import report_builds
+    from werkraum.lab.lab import lab_pki, service_host
+    from werkraum.lab.tenants import LabTenants
+    from werkraum.mirror import engine, stand_in
+    from werkraum.mirror.push import LAB_REGISTRY_PORT
+    from werkraum.progress import step
+
+    with step(f"Building the Pulumi engine from the Go module proxy (cached in {engine.engine_dir()})"):
+        components = engine.load_components()
+        results = engine.build_all(components[name] for name in engine.KUBERNETES_ENGINE)
+        report_builds(results, engine.VERSIONS_FILE)
+    tenants = LabTenants(rack, engine.engine_dir())
+    registry = tenants.platform_spec_from_checkout().image_registry
+    service = service_host(rack)
+    if service is None:
+        raise WerkraumError(f"lab {rack.name} has no service host: nowhere to serve the stand-in app image")
+    with step("Building the lab's stand-in app image and pushing it to the lab's registry"):
+        stand_in.push(stand_in.build(registry), f"{service.address}:{LAB_REGISTRY_PORT}", lab_pki(rack).trust_dir())
+    return tenants.apply()
+
+
+def _echo_tenants(result: LabTenantsResult) -> None:
+    click.echo(f"platform stack lab: {result.platform_changes or 'no changes'} in {result.platform_s}s")
+    for pods in result.tenants:
+        nodes = sorted({node for _phase, node in pods.pods.values()})
+        click.echo(
+            f"tenant {pods.slug}: {result.changes.get(pods.slug) or 'no changes'} in {result.seconds[pods.slug]}s; "
+            f"{len(pods.deployments)} Deployments Available, {len(pods.pods)} pods running on {', '.join(nodes)}, "
+            f"{len(pods.claims)} claims Bound"
+        )
+
+
+@lab.command("tenants")
+@INVENTORY_OPTION
+@handle_errors
+def lab_tenants(inventory: Path | None) -> None:
+    """Apply the platform stack `lab` and every tenant under stacks/ to the lab cluster (make lab's last phase).
+
+    The real Pulumi engine (built from the Go module proxy, cached) runs the product's
+    programs through the driver, as `werkraum tenant apply` does; the tenants' apps are
+    the lab's STAND-IN image (werkraum/mirror/stand_in.py). Exits 1 unless every
+    tenant's Deployments are Available, its pods Running and its claims Bound.
+    """
+    rack = _rack(inventory)
+    if not rack.kubernetes_hosts:
+        raise WerkraumError(
+            f"lab {rack.name} runs no Kubernetes (werkraum_kubernetes_enabled is false)",
+            hint="its tenants have no cluster to run on",
+        )
+    _echo_tenants(_apply_tenants(rack))
+
+
+def _mirror_filler(rack: LabRack) -> Callable[[], None]:
     """Build what the mirror lacks (cached) and fill the lab's registry and files mirror with it.
 
     Run by `lab up` once the service node (the registry) is converged and before
@@ -54,15 +115,13 @@ def _mirror_filler(rack: Any) -> Callable[[], None]:
     """
 
     def fill() -> None:
-        from werkraum.cli.mirror import report_builds
+        from werkraum.cli.mirror import build_mirror
         from werkraum.mirror import files, images, pins, push
         from werkraum.progress import say, step
 
         pinned = pins.load(repo_root())
         with step(f"Building the mirror's binaries from the Go module proxy (cached in {files.cache().root})"):
-            results = files.build(pinned)
-            report_builds(results, pinned.source)
-            files.assemble(pinned)
+            build_mirror(pinned)
         with step("Building the mirror's images (cached)"):
             built = images.build_all(pinned)
             say(f"    {len(built)} images, {sum(1 for *_, cached in built if not cached)} built now")

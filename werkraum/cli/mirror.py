@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,10 @@ from werkraum.cli.common import handle_errors
 from werkraum.errors import WerkraumError
 from werkraum.mirror.gobuild import BuildResult
 from werkraum.paths import repo_root
+
+if TYPE_CHECKING:
+    from werkraum.mirror.files import Entry
+    from werkraum.mirror.pins import Pins
 
 
 def report_builds(results: list[BuildResult], pins: Path) -> None:
@@ -31,6 +36,18 @@ def report_builds(results: list[BuildResult], pins: Path) -> None:
         raise WerkraumError(f"not built: {named}", hint=f"the error of each is printed above; {pins} pins the versions")
 
 
+def build_mirror(pinned: Pins, names: tuple[str, ...] = (), *, force: bool = False) -> list[Entry] | None:
+    """Build the binaries (cached), report each, and lay out the files mirror when all were asked for.
+
+    `werkraum mirror build` and `werkraum lab up` (before it fills the lab's mirror) run this.
+    """
+    from werkraum.mirror import files
+
+    results = files.build(pinned, names, force=force)
+    report_builds(results, pinned.source)
+    return None if names else files.assemble(pinned)
+
+
 @click.group()
 def mirror() -> None:
     """The Kubernetes binaries for the mirror (versions: roles/kubernetes_defaults)."""
@@ -50,11 +67,8 @@ def mirror_build(names: tuple[str, ...], force: bool) -> None:
     """
     from werkraum.mirror import files, pins
 
-    pinned = pins.load(repo_root())
-    results = files.build(pinned, names, force=force)
-    report_builds(results, pinned.source)
-    if not names:
-        entries = files.assemble(pinned)
+    entries = build_mirror(pins.load(repo_root()), names, force=force)
+    if entries is not None:
         click.echo(f"\nfiles mirror: {files.files_dir()} ({len(entries)} files, index.json)")
 
 
