@@ -99,8 +99,8 @@ class TenantApps(pulumi.ComponentResource):
         labels = naming.labels(slug, plan)
         self._requests_percent = pulumi.Output.from_input(requests_percent)
 
-        def m(name: str, **extra: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return meta(name=name, namespace=namespace, labels={**labels, **extra})
+        def m(name: str, annotations: dict[str, str] | None = None, **extra: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return meta(name=name, namespace=namespace, labels={**labels, **extra}, annotations=annotations)
 
         self.branding = k8s.core.v1.ConfigMap(
             f"{slug}-branding",
@@ -149,7 +149,14 @@ class TenantApps(pulumi.ComponentResource):
             name = f"ws-{ws.name}"
             pvc = k8s.core.v1.PersistentVolumeClaim(
                 f"{slug}-{name}-data",
-                metadata=m(f"{name}-data", **{"werkraum.io/workspace": ws.name}),
+                # The engine waits for the claim through its workspace's Deployment, whose pod cannot run
+                # before the claim is bound. Its own await is skipped: the provider we can build
+                # (pulumi-kubernetes, 2026-01-15) waits on an update of a bound claim of a
+                # WaitForFirstConsumer class for the Pending phase it never has again, until it
+                # times out (pulumi-kubernetes #4179, fixed in #4181 on 2026-02-24; docs/testing.md).
+                metadata=m(
+                    f"{name}-data", annotations={"pulumi.com/skipAwait": "true"}, **{"werkraum.io/workspace": ws.name}
+                ),
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=storage_class,
