@@ -27,7 +27,7 @@ require github.com/example/sdk/v3 v3.1.0
 
 def test_every_pinned_component_is_complete() -> None:
     components = engine.load_components()
-    assert {"pulumi", "kubernetes", "openstack", "kube-apiserver", "kube-controller-manager", "etcd"} <= set(components)
+    assert {"pulumi", "kubernetes", "openstack"} <= set(components)
     for c in components.values():
         assert c.module and c.version.startswith("v") and c.binary
         assert c.key.startswith(f"{c.name}-{c.version}-")
@@ -103,55 +103,3 @@ def test_blocked_checks_never_pass_without_a_named_waiver(monkeypatch: pytest.Mo
     assert e2e_run.exit_code(report) == 0
     report.failed.append("b")
     assert e2e_run.exit_code(report) == 1
-
-
-def test_lab_kube_api_refuses_to_start_without_its_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.harness.e2e import kube_api
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    with pytest.raises(WerkraumError, match=r"needs etcd, kube-apiserver, kube-controller-manager") as exc:
-        kube_api.up()
-    assert "scripts/build-engine" in str(exc.value.hint)
-    assert not (tmp_path / "state").exists()
-
-
-def test_lab_kube_api_components_are_found_by_their_pidfiles_and_stopped_by_down(tmp_path: Path) -> None:
-    """A stand-in for etcd (a web server answering /health): started once, found again, stopped by down."""
-    import sys
-
-    from tests.harness.e2e import kube_api
-    from werkraum.lifecycle import free_port
-
-    lab = kube_api.KubeApiLab(root=tmp_path / "kube-api", etcd_client_port=free_port())
-    lab.root.mkdir()
-    (lab.root / "health").write_text("ok")
-    url = f"http://127.0.0.1:{lab.etcd_client_port}/health"
-    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(lab.etcd_client_port)]
-    etcd = kube_api._process(lab, "etcd", argv, url=url).ensure()
-    pid = etcd.pid
-    assert pid and lab.pidfile("etcd").read_text().strip() == str(pid)
-    assert kube_api._process(lab, "etcd", argv, url=url).ensure().pid == pid  # running already: not started twice
-    assert "GET /health" in lab.log("etcd").read_text()
-    kube_api.down(lab, keep_data=True)
-    assert not kube_api._process(lab, "etcd").running() and not lab.pidfile("etcd").exists()
-    assert lab.log("etcd").exists()  # keep_data keeps the logs too
-    kube_api.down(lab)
-    assert not lab.root.exists()
-
-
-def test_a_lab_kube_api_component_that_exits_is_named_with_its_log(tmp_path: Path) -> None:
-    import sys
-
-    from tests.harness.e2e import kube_api
-
-    lab = kube_api.KubeApiLab(root=tmp_path)
-    argv = [
-        sys.executable,
-        "-c",
-        "import sys; sys.exit('etcdmain: listen tcp 127.0.0.1:12379: address already in use')",
-    ]
-    with pytest.raises(WerkraumError, match=r"kube-apiserver exited with code 1 while starting") as exc:
-        kube_api._process(lab, "kube-apiserver", argv, url="http://127.0.0.1:9/readyz").ensure()
-    assert "address already in use" in str(exc.value) and str(lab.log("kube-apiserver")) in str(exc.value)
-    assert not lab.pidfile("kube-apiserver").exists()

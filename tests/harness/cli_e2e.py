@@ -1,4 +1,4 @@
-"""`werkraum e2e`: the end-to-end run of make e2e (real engine, real Kubernetes and OpenStack APIs)."""
+"""`werkraum e2e`: the end-to-end run of make e2e (the real engine on the lab cluster; the lab OpenStack API)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from werkraum.cli.common import handle_errors
 @click.option(
     "--keep",
     is_flag=True,
-    help="Leave the lab Kubernetes and OpenStack APIs running (kubeconfig, clouds.yaml in their state folders).",
+    help="Leave the lab OpenStack API running (clouds.yaml in its state folder).",
 )
 @handle_errors
 def e2e(verbose: bool, keep: bool) -> None:
-    """Build the engine (cached), start the lab Kubernetes and OpenStack APIs and run every onboarding check.
+    """Build the engine (cached), run every onboarding check on the lab cluster, then the OpenStack half.
+
+    Needs the lab up with its cluster (`make lab`); the lab is left as `make lab` left it.
 
     Exit 0: every check passed. 1: a check failed. 2: checks were BLOCKED because a
     component cannot be built here and WERKRAUM_E2E_ACCEPT_BLOCKED does not name it.

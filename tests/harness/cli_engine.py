@@ -1,4 +1,4 @@
-"""`werkraum engine`: build the Pulumi engine and the lab's API servers from the Go module proxy."""
+"""`werkraum engine`: build the Pulumi engine (the CLI and its provider plugins) from the Go module proxy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from werkraum.errors import WerkraumError
 
 @click.group()
 def engine() -> None:
-    """The Pulumi CLI, its plugins and kube-apiserver/etcd, built from Go modules (versions.toml)."""
+    """The Pulumi CLI and its provider plugins, built from Go modules (werkraum/data/engine/versions.toml)."""
 
 
 @engine.command("build")

@@ -37,8 +37,8 @@ def main() -> None:
     netbox  NetBox, the source of truth: sync the rack into it
     platform  the platform stack: its settings (derived from the rack), preview, apply, drift
     mirror  the Kubernetes binaries of the artifact mirror, built from Go modules, in kubespray's layout
-    engine  the Pulumi CLI, its plugins and kube-apiserver, built from Go modules (development)
-    e2e     onboarding end to end: the real engine against the lab Kubernetes API (make e2e; development)
+    engine  the Pulumi CLI and its provider plugins, built from Go modules (development)
+    e2e     onboarding end to end: the real engine against the lab cluster (make e2e; development)
     """
 
 

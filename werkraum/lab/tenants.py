@@ -21,13 +21,14 @@ import json
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import pulumi
 from werkraum.errors import WerkraumError
 from werkraum.infra import naming
 from werkraum.infra.driver import FileBackend, StackDriver
@@ -145,10 +146,20 @@ class LabTenants:
             on_output=self.on_output,
         )
 
-    def tenant(self, slug: str, backend: FileBackend, spec: PlatformSpec) -> StackDriver:
+    def tenant(
+        self,
+        slug: str,
+        backend: FileBackend,
+        spec: PlatformSpec,
+        *,
+        transforms: Sequence[pulumi.ResourceTransform] = (),
+    ) -> StackDriver:
+        """The tenant's stack; ``transforms`` are registered before its program runs (the e2e run's edits)."""
         stacks_dir = self.stacks_dir
 
         def program() -> None:
+            for transform in transforms:
+                pulumi.runtime.register_stack_transform(transform)
             tenant_program(stacks_dir, spec)
 
         return tenant_driver(

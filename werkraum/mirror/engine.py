@@ -2,9 +2,8 @@
 
 The lab applies its tenants with it (`werkraum lab tenants`); a rack's CI installs
 upstream's Pulumi instead. The builder is ``werkraum.mirror.gobuild``; this module
-names the engine's recipe file (werkraum/data/engine/versions.toml, which also
-pins the end-to-end run's bare kube-apiserver and etcd until that run moves onto
-the lab cluster) and its cache, ``~/.cache/werkraum/engine``.
+names the engine's recipe file (werkraum/data/engine/versions.toml) and its cache,
+``~/.cache/werkraum/engine``.
 """
 
 from __future__ import annotations

@@ -1,67 +1,74 @@
-"""Read the lab's Kubernetes API as the admin user: what the end-to-end checks look at."""
+"""Read the lab cluster as its admin: what the end-to-end checks look at (kubectl on the first control node)."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
-from tests.harness.e2e.kube_api import KubeApiLab
 from werkraum.errors import WerkraumError
+from werkraum.lab import podman
 
-# kind -> (API path prefix, plural); namespaced kinds take the namespace in the path.
-KINDS: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("/api/v1", "namespaces", False),
-    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
-    "IngressClass": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
-    "ResourceQuota": ("/api/v1", "resourcequotas", True),
-    "LimitRange": ("/api/v1", "limitranges", True),
-    "ConfigMap": ("/api/v1", "configmaps", True),
-    "Service": ("/api/v1", "services", True),
-    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
-    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
-    "Deployment": ("/apis/apps/v1", "deployments", True),
-    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
+# The kinds Werkraum puts into a tenant namespace (for versions()), and the cluster-wide ones it reads.
+NAMESPACED = (
+    "ResourceQuota",
+    "LimitRange",
+    "ConfigMap",
+    "Service",
+    "PersistentVolumeClaim",
+    "NetworkPolicy",
+    "RoleBinding",
+    "Deployment",
+    "Ingress",
+)
+RESOURCES = {
+    "Namespace": "namespaces",
+    "StorageClass": "storageclasses.storage.k8s.io",
+    "IngressClass": "ingressclasses.networking.k8s.io",
+    "ResourceQuota": "resourcequotas",
+    "LimitRange": "limitranges",
+    "ConfigMap": "configmaps",
+    "Service": "services",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "NetworkPolicy": "networkpolicies.networking.k8s.io",
+    "RoleBinding": "rolebindings.rbac.authorization.k8s.io",
+    "Deployment": "deployments.apps",
+    "Ingress": "ingresses.networking.k8s.io",
+    "Pod": "pods",
 }
 
 
 @dataclass
 class Kube:
-    lab: KubeApiLab
+    """kubectl in ``container`` (the lab's first control node) with the cluster's admin kubeconfig."""
 
-    def _url(self, kind: str, namespace: str | None, name: str | None) -> str:
-        prefix, plural, namespaced = KINDS[kind]
-        path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
-        return f"{self.lab.server}{path}" + (f"/{name}" if name else "")
+    container: str
 
-    def _get(self, url: str) -> requests.Response:
-        pki = self.lab.pki
-        try:
-            return requests.get(
-                url, cert=(str(pki / "admin.crt"), str(pki / "admin.key")), verify=str(pki / "ca.crt"), timeout=30
-            )
-        except requests.RequestException as exc:
-            raise WerkraumError(f"the lab Kubernetes API at {self.lab.server} did not answer: {exc}") from exc
+    def _kubectl(self, *args: str) -> Any:
+        proc = podman.podman(
+            "exec", self.container, "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", *args, check=False
+        )
+        if proc.returncode != 0:
+            if "NotFound" in proc.stderr or "not found" in proc.stderr:
+                return None
+            raise WerkraumError(f"kubectl {' '.join(args)} on {self.container}: {proc.stderr.strip()[-400:]}")
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
-        resp = self._get(self._url(kind, namespace, name))
-        if resp.status_code == 404:
-            return None
-        resp.raise_for_status()
-        obj: dict[str, Any] = resp.json()
-        return obj
+        found: dict[str, Any] | None = self._kubectl(
+            "get", RESOURCES[kind], name, *(["-n", namespace] if namespace else []), "-o", "json"
+        )
+        return found
+
+    def items(self, kind: str, namespace: str | None = None, selector: str = "") -> list[dict[str, Any]]:
+        args = ["get", RESOURCES[kind], *(["-n", namespace] if namespace else []), "-o", "json"]
+        listed = self._kubectl(*args, *(["-l", selector] if selector else []))
+        return list((listed or {}).get("items", []))
 
     def names(self, kind: str, namespace: str | None = None, selector: str = "") -> list[str]:
-        url = self._url(kind, namespace, None) + (f"?labelSelector={selector}" if selector else "")
-        resp = self._get(url)
-        if resp.status_code == 404:
-            return []
-        resp.raise_for_status()
-        return sorted(item["metadata"]["name"] for item in resp.json().get("items", []))
+        return sorted(item["metadata"]["name"] for item in self.items(kind, namespace, selector))
 
     def versions(self, namespace: str) -> dict[str, str]:
         """kind/name -> resourceVersion of every object Werkraum puts into a namespace (and the namespace)."""
@@ -69,20 +76,16 @@ class Kube:
         ns = self.get("Namespace", namespace)
         if ns:
             found[f"Namespace/{namespace}"] = ns["metadata"]["resourceVersion"]
-        for kind, (_, _, namespaced) in KINDS.items():
-            if not namespaced:
-                continue
-            resp = self._get(self._url(kind, namespace, None))
-            if resp.status_code == 200:
-                for item in resp.json().get("items", []):
-                    found[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        for kind in NAMESPACED:
+            for item in self.items(kind, namespace):
+                found[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
         return found
 
-    def wait_gone(self, kind: str, name: str, timeout: float = 180) -> float:
-        """Seconds until the object is gone (a namespace waits for the namespace controller)."""
+    def wait_gone(self, kind: str, name: str, timeout: float = 300) -> float:
+        """Seconds until the object is gone (a namespace waits for its pods and claims to go)."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.get(kind, name) is None:
                 return time.monotonic() - started
-            time.sleep(1)
+            time.sleep(2)
         raise WerkraumError(f"{kind} {name} still exists after {timeout:.0f}s")

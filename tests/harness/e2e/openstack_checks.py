@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from tests.harness.e2e.openstack import ApplyingMocks, Cloud, Created
-from tests.harness.e2e.stacks import PLATFORM_PROJECT, PLATFORM_STACK, TENANT_PROJECT, Workspace
+from tests.harness.e2e.stacks import PLATFORM_PROJECT, PLATFORM_STACK, TENANT_PROJECT, RackSettings
 from werkraum.infra import naming
 from werkraum.infra.offline import OfflinePlan, run_offline
 from werkraum.infra.programs import platform_program, tenant_program
@@ -36,7 +36,7 @@ class OpenStackE2E:
     """Apply the platform and each tenant to the lab cloud, check them, offboard one."""
 
     def __init__(
-        self, ws: Workspace, stacks_dir: Path, *, conn: Any, system: Any, check: Callable[[str, bool, str], bool]
+        self, ws: RackSettings, stacks_dir: Path, *, conn: Any, system: Any, check: Callable[[str, bool, str], bool]
     ) -> None:
         """``conn`` is the stacks' connection (project-scoped admin); ``system`` a system-scoped one."""
         self.ws = ws

@@ -1,4 +1,11 @@
-"""`make e2e`: onboarding, drift, plan changes and offboarding through the real Pulumi engine.
+"""`make e2e`: onboarding, drift, plan changes and offboarding through the real Pulumi engine, on the lab cluster.
+
+The Kubernetes half runs against the lab rack's own cluster (`make lab`), on the lab's
+own tenant stacks (werkraum/lab/tenants.py): the samples are there already, so their
+ups change nothing; one tenant's plan is changed, the shared program's change is
+previewed, one tenant is offboarded (its namespace, pods and volumes deleted), and at
+the end `werkraum lab tenants`' apply puts the lab back as `make lab` left it (the
+offboarded tenant created again, the plan back), which is timed as a real create.
 
 The engine is driven by Werkraum's one driver (werkraum/infra/driver.py), as the CLI and
 the CI jobs drive it: every tenant preview and up passes the policy check first, and
@@ -26,32 +33,36 @@ from typing import Any
 
 import yaml
 
-from tests.harness.e2e import kube_api, openstack_api
+from tests.harness.e2e import openstack_api
 from tests.harness.e2e.kube import Kube
 from tests.harness.e2e.openstack_checks import OpenStackE2E
 from tests.harness.e2e.stacks import (
     PLATFORM_STACK,
     SHARED_CHANGE_ANNOTATION,
-    Workspace,
+    LabWorkspace,
+    RackSettings,
     resource_count,
     write_ceph_stand_in,
 )
 from werkraum.errors import WerkraumError
 from werkraum.infra import naming
 from werkraum.infra.driver import EngineError, StackDriver
+from werkraum.infra.platform_stack import LOCAL_PATH_PROVISIONER, RBD_PROVISIONER
 from werkraum.infra.quotas import kubernetes_quota
+from werkraum.lab.rack import load_rack
+from werkraum.lab.tenants import PLATFORM_STACK as LAB_PLATFORM_STACK
+from werkraum.lab.tenants import LabTenants
 from werkraum.mirror import engine
 from werkraum.paths import repo_root, state_dir
 from werkraum.progress import say
 from werkraum.tenants.changed import classify
-from werkraum.tenants.fleet import tenant_paths
-from werkraum.tenants.loader import load_tenant_file, slug_of, stack_file
+from werkraum.tenants.loader import load_tenant_file, stack_file
 from werkraum.tenants.model import TenantSpec
 from werkraum.tenants.plans import PLANS
 
-ENGINE_COMPONENTS = ("pulumi", "kubernetes", "etcd", "kube-apiserver", "kube-controller-manager")
+ENGINE_COMPONENTS = engine.KUBERNETES_ENGINE
 BLOCKABLE = ("openstack", "language-python")
-# The stand-in Ceph cluster the lab's storage classes name (the lab has no Ceph).
+# The stand-in Ceph cluster the rack's storage classes name in the OpenStack half's checks (no Ceph here).
 E2E_FSID = "00000000-0000-4000-8000-0000000e2e00"
 BROKEN_SLUG = "e2e-broken"
 
@@ -120,11 +131,10 @@ def _set_plan(plan: str) -> Callable[[dict[str, Any]], None]:
 
 
 class E2E:
-    def __init__(self, root: Path, kube: Kube, report: Report, on_output: Callable[[str], None]) -> None:
-        self.ws = Workspace(root=root, kubeconfig=kube.lab.kubeconfig)
+    def __init__(self, ws: LabWorkspace, kube: Kube, report: Report) -> None:
+        self.ws = ws
         self.kube = kube
         self.report = report
-        self.out = on_output
 
     def _expect_failure(self, command: Callable[[], Any]) -> str | None:
         """Run a driver command that must fail: None if it succeeded, else the error and all the engine said.
@@ -139,24 +149,15 @@ class E2E:
         return None
 
     def platform(self) -> StackDriver:
-        return self.ws.platform(on_output=self.out)
+        return self.ws.platform()
 
     def tenant(self, slug: str, **kwargs: Any) -> StackDriver:
-        return self.ws.tenant(slug, on_output=self.out, **kwargs)
+        return self.ws.tenant(slug, **kwargs)
 
     # --- set-up ---------------------------------------------------------------------------
     def prepare(self) -> list[str]:
-        """Fresh scratch folders with copies of stacks/ and the platform settings (the repo is never edited)."""
-        if self.ws.root.exists():
-            shutil.rmtree(self.ws.root)
-        repo = repo_root()
-        shutil.copytree(repo / "stacks", self.ws.stacks_dir)
-        self.ws.platform_dir.mkdir(parents=True)
-        shutil.copy(repo / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml", self.ws.platform_dir)
-        # The lab has no Ceph: the platform's storage classes name a stand-in cluster (docs/testing.md).
-        os.environ["WERKRAUM_CEPH_FETCH_DIR"] = str(write_ceph_stand_in(self.ws.root / "ceph-stand-in", E2E_FSID))
-        self.ws.backend.mkdir()
-        return [slug_of(path) for path in tenant_paths(self.ws.stacks_dir)]
+        """Fresh copies of stacks/ in the lab's tenant folder (werkraum lab tenants'; the repo is never edited)."""
+        return self.ws.tenants.prepare()
 
     # --- checks ---------------------------------------------------------------------------
     def check_platform(self) -> None:
@@ -167,8 +168,10 @@ class E2E:
         r.check("platform stack up", result.succeeded, f"{result.changes}")
         spec = self.ws.platform_spec
         for sc in spec.storage_classes:
-            pool = ((self.kube.get("StorageClass", sc.name) or {}).get("parameters") or {}).get("pool")
-            r.check(f"platform: StorageClass {sc.name}", pool == sc.pool, f"pool={pool}")
+            found = self.kube.get("StorageClass", sc.name) or {}
+            seen = (found.get("provisioner"), (found.get("parameters") or {}).get("pool", ""))
+            want = (RBD_PROVISIONER if sc.provisioner == "ceph-rbd" else LOCAL_PATH_PROVISIONER, sc.pool)
+            r.check(f"platform: StorageClass {sc.name}", seen == want, f"provisioner, pool = {seen}")
         r.check(
             f"platform: IngressClass {spec.ingress_class}",
             self.kube.get("IngressClass", spec.ingress_class) is not None,
@@ -250,7 +253,20 @@ class E2E:
         )
         ing = k.get("Ingress", "tenant", ns)
         hosts = [rule.get("host") for rule in (ing or {}).get("spec", {}).get("rules", [])]
-        r.check(f"{slug}: Ingress on {spec.branding.domain}", hosts == [spec.branding.domain], f"{hosts}")
+        address = (ing or {}).get("status", {}).get("loadBalancer", {}).get("ingress", [])
+        r.check(
+            f"{slug}: Ingress on {spec.branding.domain}, with the ingress controller's address",
+            hosts == [spec.branding.domain] and bool(address),
+            f"{hosts} at {address}",
+        )
+        pods = k.items("Pod", ns)
+        running = sorted(p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") == "Running")
+        claims = {c["metadata"]["name"]: c.get("status", {}).get("phase") for c in k.items("PersistentVolumeClaim", ns)}
+        r.check(
+            f"{slug}: a running pod per Deployment, every claim Bound",
+            len(running) == len(deployments) == len(pods) and set(claims.values()) <= {"Bound"},
+            f"{len(running)} of {len(pods)} pods running for {len(deployments)} Deployments; claims {claims}",
+        )
 
     def preview_all(self, slugs: list[str], label: str, **tenant_kwargs: Any) -> dict[str, dict[str, int]]:
         seen: dict[str, dict[str, int]] = {}
@@ -263,8 +279,8 @@ class E2E:
 
     def check_no_drift(self, slugs: list[str]) -> None:
         """After the ups, a preview of every stack proposes nothing (through the driver, policy check included)."""
-        for slug in [PLATFORM_STACK, *slugs]:
-            stack = self.platform() if slug == PLATFORM_STACK else self.tenant(slug)
+        for slug in [LAB_PLATFORM_STACK, *slugs]:
+            stack = self.platform() if slug == LAB_PLATFORM_STACK else self.tenant(slug)
             started = time.monotonic()
             try:
                 result = stack.preview(expect_no_changes=True)
@@ -319,7 +335,7 @@ class E2E:
             sorted(touched.tenants) == sorted(slugs),
             f"{sorted(touched.tenants)}",
         )
-        seen = self.preview_all(slugs, "shared_change", shared_change=True)
+        seen = self.preview_all(slugs, "shared_change", shared_program_changed=True)
         self.report.check(
             "shared program change: every stack previews its namespace update",
             all(c == {"update": 1} for c in seen.values()),
@@ -427,19 +443,29 @@ def _engine(report: Report) -> dict[str, str]:
 
 
 def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -> Report:
-    """The whole scenario; the lab APIs are stopped afterwards unless ``keep``."""
+    """The whole scenario: the Kubernetes half on the lab cluster, then the OpenStack half (its API stopped
+    afterwards unless ``keep``). The lab is put back as `make lab` left it, whatever the checks found."""
     report = Report()
     blocked = _engine(report)
-    lab = kube_api.default_lab()
-    kube_api.down(lab)
-    with report.timed("kube_api_start_s"):
-        kube_api.up(lab)
+    rack = load_rack(repo_root() / "inventories" / "lab")
+    control = next((h for h in rack.kubernetes_hosts if "control" in h.groups), None)
+    if control is None:
+        raise WerkraumError(f"lab {rack.name} runs no Kubernetes", hint="make e2e runs on the lab's cluster")
+    tenants = LabTenants(rack, engine.engine_dir(), on_output)
+    ws = LabWorkspace(tenants)
+    say(f"lab cluster: {ws.backend.kubeconfig}")  # read from control-01 now: no cluster stops the run here
+    e2e = E2E(ws, Kube(control.container), report)
     try:
-        e2e, slugs = _scenario(lab, report, on_output)
+        slugs = _scenario(e2e, report)
     finally:
-        if not keep:
-            kube_api.down(lab)
-    _openstack_scenario(e2e.ws, slugs, report, keep=keep)
+        with report.timed("restore_s"):
+            restored = tenants.apply()
+        report.check(
+            "the lab is back as make lab left it: every tenant applied again, its pods running",
+            not any(t.problems for t in restored.tenants),
+            "; ".join(f"{slug} {changes or 'unchanged'}" for slug, changes in restored.changes.items()),
+        )
+    _openstack_scenario(_rack_settings(), slugs, report, keep=keep)
     report.block(
         "the OpenStack half through the engine's up: its state, preview --expect-no-changes, plan change, "
         "and the protected project on offboarding",
@@ -450,11 +476,8 @@ def run(on_output: Callable[[str], None] | None = None, *, keep: bool = False) -
     return report
 
 
-def _scenario(
-    lab: kube_api.KubeApiLab, report: Report, on_output: Callable[[str], None] | None
-) -> tuple[E2E, list[str]]:
-    """The real engine against the lab Kubernetes API: every tenant onboarded, changed and one offboarded."""
-    e2e = E2E(state_dir() / "e2e", Kube(lab), report, on_output or (lambda line: None))
+def _scenario(e2e: E2E, report: Report) -> list[str]:
+    """The real engine against the lab cluster: every tenant up (unchanged), one plan changed, one offboarded."""
     slugs = e2e.prepare()
     say(f"tenants: {', '.join(slugs)}")
     e2e.check_broken_file(slugs[0])
@@ -466,10 +489,24 @@ def _scenario(
     e2e.check_plan_change(slugs[0], slugs)
     e2e.check_shared_change(slugs)
     e2e.check_offboard(slugs[-1], slugs[:-1])
-    return e2e, slugs
+    return slugs
 
 
-def _openstack_scenario(ws: Workspace, slugs: list[str], report: Report, *, keep: bool) -> None:
+def _rack_settings() -> RackSettings:
+    """Fresh copies of stacks/ and the rack's platform settings for the OpenStack half (the rack has Ceph: a
+    stand-in hand-over names its fsid)."""
+    settings = RackSettings(state_dir() / "e2e")
+    if settings.root.exists():
+        shutil.rmtree(settings.root)
+    repo = repo_root()
+    shutil.copytree(repo / "stacks", settings.stacks_dir)
+    settings.platform_dir.mkdir(parents=True)
+    shutil.copy(repo / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml", settings.platform_dir)
+    os.environ["WERKRAUM_CEPH_FETCH_DIR"] = str(write_ceph_stand_in(settings.root / "ceph-stand-in", E2E_FSID))
+    return settings
+
+
+def _openstack_scenario(ws: RackSettings, slugs: list[str], report: Report, *, keep: bool) -> None:
     """The programs' OpenStack resources applied to the lab's Keystone, Neutron, Nova and Cinder APIs.
 
     It reads fresh copies of the repository's stack files: the Kubernetes scenario
