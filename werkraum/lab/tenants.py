@@ -81,14 +81,10 @@ class LabTenantsResult:
     tenants: list[TenantPods] = field(default_factory=list)
 
 
-class LabTenants:
-    """The lab's file backend, its copies of the tenant files and the drivers of its stacks."""
+class StackFolders:
+    """A folder of stack files: ``stacks/`` (copies of tenant files) and ``platform/`` (a platform settings file)."""
 
-    def __init__(self, rack: LabRack, engine_root: Path, on_output: Callable[[str], None] | None = None) -> None:
-        self.rack = rack
-        self.root = lab_state_dir(rack) / "tenants"
-        self.engine_root = engine_root
-        self.on_output = on_output or (lambda line: None)
+    root: Path
 
     @property
     def stacks_dir(self) -> Path:
@@ -97,6 +93,16 @@ class LabTenants:
     @property
     def platform_dir(self) -> Path:
         return self.root / "platform"
+
+
+class LabTenants(StackFolders):
+    """The lab's file backend, its copies of the tenant files and the drivers of its stacks."""
+
+    def __init__(self, rack: LabRack, engine_root: Path, on_output: Callable[[str], None] | None = None) -> None:
+        self.rack = rack
+        self.root = lab_state_dir(rack) / "tenants"
+        self.engine_root = engine_root
+        self.on_output = on_output or (lambda line: None)
 
     def _passphrase(self) -> str:
         """The passphrase of the lab stacks' secrets: made once, kept root-only beside the backend."""

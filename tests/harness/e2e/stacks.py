@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 from werkraum.infra.driver import FileBackend, StackDriver
-from werkraum.lab.tenants import LabTenants
+from werkraum.lab.tenants import LabTenants, StackFolders
 from werkraum.tenants.platform import PlatformSpec, load_platform
 
 PLATFORM_PROJECT = "werkraum-platform"
@@ -73,7 +73,7 @@ class LabWorkspace:
 
 
 @dataclass
-class RackSettings:
+class RackSettings(StackFolders):
     """The rack's platform settings for the OpenStack half's checks (a copy in the run's scratch folder)."""
 
     root: Path
@@ -81,14 +81,6 @@ class RackSettings:
     @cached_property
     def platform_spec(self) -> PlatformSpec:
         return load_platform(self.platform_dir / f"Pulumi.{PLATFORM_STACK}.yaml")
-
-    @property
-    def stacks_dir(self) -> Path:
-        return self.root / "stacks"
-
-    @property
-    def platform_dir(self) -> Path:
-        return self.root / "platform"
 
 
 def resource_count(stack: StackDriver) -> int:
