@@ -180,12 +180,25 @@ def fetch(lab: tuple[str, str], namespace: str, client: str, url: str) -> tuple[
     return proc.returncode == 0, said
 
 
+def wait_for_default_service_account(lab: tuple[str, str], namespace: str, timeout_s: float = 90) -> None:
+    """Pods are refused until the controller-manager made the namespace's ``default`` ServiceAccount.
+
+    That takes milliseconds, except while a controller-manager takes over its lease (after
+    a restart of the control plane, e.g. the runbook's certificate rotation).
+    """
+    deadline = time.monotonic() + timeout_s
+    while run_kubectl(lab, "-n", namespace, "get", "serviceaccount", "default").returncode != 0:
+        assert time.monotonic() < deadline, f"{namespace}: no default ServiceAccount after {timeout_s:.0f}s"
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def namespaces(lab: tuple[str, str]) -> Iterator[dict[str, str]]:
     """Two tenant-like namespaces, each with a web server (pod and Service) and a client."""
     kubectl(lab, "delete", "namespace", A, B, "--ignore-not-found", "--wait=true", "--timeout", TIMEOUT)
     for ns in (A, B):
         apply(lab, *tenant_like_namespace(ns))
+        wait_for_default_service_account(lab, ns)
         apply(
             lab,
             pod(ns, "web", f"echo {ns} > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"),
