@@ -6,9 +6,10 @@ a local-path storage class, no OpenStack yet) and then every tenant under stacks
 each through the driver's ``up`` as `werkraum tenant apply` runs it: the policy check
 over the tenant's offline plan first, then the engine. The programs are the
 product's (werkraum/infra/programs.py), run inline by the Automation API: the
-Python language host plugin cannot be built here (docs/testing.md). Nothing skips
-the engine's waiting: an up returns when the tenant's Deployments are Available,
-its Services have endpoints and its Ingress has an address.
+Python language host plugin cannot be built here (docs/testing.md). An up returns
+when the tenant's Deployments are Available (their pods Running, so their claims
+bound), its Services have endpoints and its Ingress has an address; only the
+workspace claims skip their own await (werkraum/infra/tenant_apps.py says why).
 
 The stacks live in a file backend in the lab's state folder; the tenant files are
 copies of stacks/ (with ``tenant:platform_stack`` naming the lab's platform
@@ -43,13 +44,14 @@ from werkraum.progress import say, step
 from werkraum.tenants.fleet import tenant_paths
 from werkraum.tenants.loader import slug_of
 from werkraum.tenants.platform import PlatformSpec, load_platform
+from werkraum.tenants.platform import platform_file as settings_file
 
 PLATFORM_STACK = "lab"
 PLATFORM_REF = f"organization/werkraum-platform/{PLATFORM_STACK}"
 
 
 def platform_file() -> Path:
-    return repo_root() / "pulumi" / "platform" / f"Pulumi.{PLATFORM_STACK}.yaml"
+    return settings_file(PLATFORM_STACK)
 
 
 @dataclass(frozen=True)
