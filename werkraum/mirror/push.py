@@ -72,10 +72,20 @@ def push_images(pins: Pins, repo: str, *, cert_dir: Path | None = None, names: l
             f"not built yet: {', '.join(pins.images[n] for n in missing)}",
             hint=f"run `werkraum mirror images {' '.join(missing)}` first (it needs `werkraum mirror build`)",
         )
+    pairs = [(pins.images[n], pins.mirror_image(n, repo)) for n in wanted]
+    targets = push_refs(pairs, repo, cert_dir=cert_dir, again="run the command again once the registry is fixed")
+    return [Pushed(name, source, target) for name, (source, _), target in zip(wanted, pairs, targets, strict=True)]
+
+
+def push_refs(pairs: list[tuple[str, str]], repo: str, *, cert_dir: Path | None, again: str) -> list[str]:
+    """Push each (image in podman's store, target reference) to the registry ``repo`` (HOST:PORT).
+
+    The registry must answer over verified TLS first; a push that fails names the image,
+    its target and how many went before it (they stay), and ``again`` says what to run.
+    """
     registry_answers(repo, cert_dir / "ca.crt" if cert_dir else None)
-    pushed: list[Pushed] = []
-    for name in wanted:
-        source, target = pins.images[name], pins.mirror_image(name, repo)
+    pushed: list[str] = []
+    for source, target in pairs:
         args = ["push", "--quiet"]
         if cert_dir is not None:
             args += ["--cert-dir", str(cert_dir)]
@@ -84,9 +94,9 @@ def push_images(pins: Pins, repo: str, *, cert_dir: Path | None = None, names: l
         except podman.PodmanError as exc:
             raise WerkraumError(
                 f"pushing {source} to {target} failed: {exc.what}",
-                hint=f"{len(pushed)} image(s) before it were pushed; run the command again once the registry is fixed",
+                hint=f"{len(pushed)} image(s) before it were pushed; {again}",
             ) from None
-        pushed.append(Pushed(name, source, target))
+        pushed.append(target)
     return pushed
 
 

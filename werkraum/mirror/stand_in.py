@@ -25,7 +25,7 @@ from werkraum.infra.tenant_apps import APP_VERSION, FEATURE_PATHS
 from werkraum.lab import image as lab_image
 from werkraum.lab import podman
 from werkraum.mirror.images import static_rootfs
-from werkraum.mirror.push import registry_answers
+from werkraum.mirror.push import push_refs
 from werkraum.paths import cache_dir, repo_root
 from werkraum.progress import say, step
 from werkraum.tenants.plans import WORKSPACE_PROFILES
@@ -118,17 +118,7 @@ def push(stand_in: StandIn, repo: str, cert_dir: Path) -> list[str]:
     ``registry.example/werkraum/chat:1.4.2`` goes to ``repo/werkraum/chat:1.4.2``: the
     containerd role's hosts.toml for the platform registry's name points at ``repo``.
     """
-    registry_answers(repo, cert_dir / "ca.crt")
-    pushed: list[str] = []
-    for ref in stand_in.refs.values():
-        target = f"{repo}/{ref.split('/', 1)[1]}"
-        try:
-            podman.podman("push", "--quiet", "--cert-dir", str(cert_dir), ref, f"docker://{target}")
-        except podman.PodmanError as exc:
-            raise WerkraumError(
-                f"pushing the stand-in {ref} to {target} failed: {exc.what}",
-                hint=f"{len(pushed)} tag(s) before it were pushed; run `werkraum lab tenants` again",
-            ) from None
-        pushed.append(target)
+    pairs = [(ref, f"{repo}/{ref.split('/', 1)[1]}") for ref in stand_in.refs.values()]
+    pushed = push_refs(pairs, repo, cert_dir=cert_dir, again="run `werkraum lab tenants` again")
     say(f"    the stand-in app ({stand_in.digest}) under {len(pushed)} app names in {repo}")
     return pushed
