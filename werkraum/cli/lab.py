@@ -17,6 +17,7 @@ from werkraum.paths import repo_root
 if TYPE_CHECKING:
     from werkraum.lab.rack import LabRack
     from werkraum.lab.tenants import LabTenantsResult
+    from werkraum.tenants.platform import PlatformSpec
 
 INVENTORY_OPTION = inventory_option("Lab inventory (default: inventories/lab).")
 
@@ -66,14 +67,16 @@ def _apply_tenants(rack: LabRack) -> LabTenantsResult:
         components = engine.load_components()
         results = engine.build_all(components[name] for name in engine.KUBERNETES_ENGINE)
         report_builds(results, engine.VERSIONS_FILE)
-    tenants = LabTenants(rack, engine.engine_dir())
-    registry = tenants.platform_spec_from_checkout().image_registry
     service = service_host(rack)
     if service is None:
         raise WerkraumError(f"lab {rack.name} has no service host: nowhere to serve the stand-in app image")
-    with step("Building the lab's stand-in app image and pushing it to the lab's registry"):
-        stand_in.push(stand_in.build(registry), f"{service.address}:{LAB_REGISTRY_PORT}", lab_pki(rack).trust_dir())
-    return tenants.apply()
+
+    def publish(spec: PlatformSpec) -> None:
+        with step("Building the lab's stand-in app image and pushing it to the lab's registry"):
+            built = stand_in.build(spec.image_registry)
+            stand_in.push(built, f"{service.address}:{LAB_REGISTRY_PORT}", lab_pki(rack).trust_dir())
+
+    return LabTenants(rack, engine.engine_dir()).apply(publish)
 
 
 def _echo_tenants(result: LabTenantsResult) -> None:

@@ -139,11 +139,6 @@ class LabTenants(StackFolders):
     def platform_spec(self) -> PlatformSpec:
         return load_platform(self.platform_dir / platform_file().name)
 
-    @staticmethod
-    def platform_spec_from_checkout() -> PlatformSpec:
-        """The lab's platform settings as the checkout has them (before `prepare` copies them)."""
-        return load_platform(platform_file())
-
     def platform(self, backend: FileBackend) -> StackDriver:
         def program() -> None:
             platform_program()
@@ -178,8 +173,12 @@ class LabTenants(StackFolders):
             on_output=self.on_output,
         )
 
-    def apply(self) -> LabTenantsResult:
-        """The platform stack, then every tenant; each tenant's pods and claims are read back afterwards."""
+    def apply(self, publish: Callable[[PlatformSpec], None] | None = None) -> LabTenantsResult:
+        """The platform stack, then every tenant; each tenant's pods and claims are read back afterwards.
+
+        ``publish`` gets the platform settings once they are read and checked, before any
+        stack runs (the lab's command pushes the stand-in app image to their registry).
+        """
         slugs = self.prepare()
         spec = self.platform_spec()
         if spec.openstack:
@@ -187,6 +186,8 @@ class LabTenants(StackFolders):
                 f"{platform_file()}: the lab runs no OpenStack yet, so its platform settings say `openstack: false`",
                 hint="set platform:spec.openstack to false there",
             )
+        if publish is not None:
+            publish(spec)
         backend = self.backend()
         with step(f"Applying the platform stack {PLATFORM_STACK} to the lab cluster"):
             started = time.monotonic()
