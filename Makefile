@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 
-.PHONY: lab test test-ceph test-kubernetes e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
+.PHONY: lab test test-ceph test-kubernetes test-kubernetes-upstream e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
 
 ## lab: install everything, bring up the lab rack and converge ansible/site.yml
 lab: bootstrap
@@ -24,6 +24,11 @@ test-ceph: bootstrap
 ## is built from Go modules first, about an hour on a cold machine)
 test-kubernetes: lab
 	$(VENV)/pytest -v -m kubernetes tests/kubernetes
+
+## test-kubernetes-upstream: make lab, then a subset of the upstream Kubernetes e2e suite on its cluster (e2e.test and
+## agnhost built from the same k8s.io/kubernetes module, the tests in tests/kubernetes/upstream/selection.toml)
+test-kubernetes-upstream: lab
+	$(VENV)/python -m tests.kubernetes.upstream.run
 
 ## e2e: make lab, then on its cluster through the real engine: every tenant up, no drift, a plan change, the shared
 ## program changed, a broken file refused, offboarding; the lab put back; then the OpenStack half on the lab OpenStack API
