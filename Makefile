@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export CONTAINERS_CONF ?= $(CURDIR)/werkraum/data/containers.conf
 
-.PHONY: lab test test-ceph test-kubernetes test-kubernetes-upstream e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
+.PHONY: lab test test-ceph test-kubernetes test-kubernetes-upstream test-kubernetes-molecule e2e engine bootstrap lint pytest molecule lab-down lab-status bench clean
 
 ## lab: install everything, bring up the lab rack and converge ansible/site.yml
 lab: bootstrap
@@ -30,6 +30,11 @@ test-kubernetes: lab
 test-kubernetes-upstream: lab
 	$(VENV)/python -m tests.kubernetes.upstream.run
 
+## test-kubernetes-molecule: the Kubernetes roles' Molecule scenario (roles/kubernetes_control/molecule/default): a
+## host that is service and control node at once and a worker, from the mirror (built first when it is not cached)
+test-kubernetes-molecule: bootstrap
+	scripts/molecule-all kubernetes_control
+
 ## e2e: make lab, then on its cluster through the real engine: every tenant up, no drift, a plan change, the shared
 ## program changed, a broken file refused, offboarding; the lab put back; then the OpenStack half on the lab OpenStack API
 # The OpenStack provider plugin cannot be built here (docs/testing.md, "End to end"): make e2e
@@ -49,7 +54,7 @@ lint: bootstrap
 pytest: bootstrap
 	scripts/test-all pytest
 
-## molecule: every role's Molecule scenario but ceph's (common, gpu_node, netbox, registry and tls_proxy are verified in
+## molecule: every role's Molecule scenario but ceph's and kubernetes_control's (common, gpu_node, netbox, registry and tls_proxy are verified in
 ## make test by the CI lab, so their scenarios run here, not there; about 20 minutes)
 molecule: bootstrap
 	scripts/molecule-all
