@@ -437,17 +437,20 @@ def stand_in_check(lab: tuple[str, str], namespace: str, url: str) -> tuple[bool
     return proc.returncode == 0, said
 
 
-def https_get(address: str, domain: str, path: str = "/") -> tuple[int, str]:
+def https_get(address: str, domain: str, path: str = "/", *, root: str | None = None) -> tuple[int, str]:
     """GET https://domain/path from ``address`` (the ingress node), with SNI and Host of the tenant's domain.
 
-    Traefik serves its default certificate there (no cert-manager in the lab), so it is not verified.
+    With ``root`` (PEM) the certificate must chain to it and name the domain; without, it is not checked.
     """
     import socket
     import ssl
 
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    if root is None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cadata=root)
     with (
         socket.create_connection((address, 443), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=domain) as tls,
@@ -458,6 +461,9 @@ def https_get(address: str, domain: str, path: str = "/") -> tuple[int, str]:
             answer += chunk
     head, _, body = answer.decode(errors="replace").partition("\r\n\r\n")
     return int(head.split()[1]), body
+
+
+ACME_ROOT = "/api/v1/namespaces/acme-test-ca/services/https:pebble:management/proxy/roots/0"
 
 
 def test_every_sample_tenant_runs_its_apps_on_the_worker(lab: tuple[str, str]) -> None:
@@ -512,3 +518,28 @@ def test_each_tenants_domain_serves_its_branding_through_the_ingress(lab: tuple[
         status, body = https_get(worker.address, spec.branding.domain)
         assert status == 200 and "STAND-IN" in body, (slug, status, body[:200])
         assert html.escape(spec.name) in body  # TENANT_NAME from the tenant's branding ConfigMap
+
+
+def test_each_tenants_domain_gets_its_certificate_from_the_acme_ca(lab: tuple[str, str]) -> None:
+    """Traefik's ACME client got a certificate for every tenant domain from the lab's ACME test CA (pebble),
+    which validated the domain over HTTP-01 on the ingress node; it chains to pebble's root, not Traefik's own."""
+    import ssl
+
+    from werkraum.lab.rack import load_rack
+
+    root = kubectl(lab, "get", "--raw", ACME_ROOT)
+    assert "BEGIN CERTIFICATE" in root, root[:200]
+    worker = next(h for h in load_rack(LAB_INVENTORY.resolve()).kubernetes_hosts if "gpu" in h.groups)
+    for slug, spec in _sample_tenants().items():
+        deadline, error = time.monotonic() + 180, ""
+        while time.monotonic() < deadline:
+            try:
+                status, body = https_get(worker.address, spec.branding.domain, root=root)
+            except ssl.SSLCertVerificationError as exc:  # Traefik's default certificate until the order is done
+                error = str(exc)
+                time.sleep(5)
+                continue
+            assert status == 200 and "STAND-IN" in body, (slug, status)
+            break
+        else:
+            pytest.fail(f"{spec.branding.domain}: no certificate from the ACME test CA within 180 s: {error}")

@@ -182,8 +182,9 @@ def test_workspaces_and_features(slug: str, plans: dict[str, OfflinePlan], fleet
         assert pvc.protect
         assert pvc.inputs["spec"]["storageClassName"] == fleet.platform.default_storage_class
     (ingress,) = k8s(plan, "Ingress")
-    assert ingress["spec"]["tls"] == [{"hosts": [spec.branding.domain], "secretName": "tenant-tls"}]
-    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == fleet.platform.cluster_issuer
+    assert ingress["spec"]["tls"] == [{"hosts": [spec.branding.domain]}]  # no Secret: Traefik keeps the certificate
+    resolver = ingress["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"]
+    assert resolver == fleet.platform.certificate_resolver
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {feature_path(f) for f in features} | {f"/workspaces/{w.name}" for w in spec.workspaces}
 

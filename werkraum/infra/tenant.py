@@ -53,7 +53,7 @@ class KubernetesPlatform:
     ingress_namespace: pulumi.Input[str]
     storage_class: pulumi.Input[str]
     ingress_class: pulumi.Input[str]
-    cluster_issuer: pulumi.Input[str]
+    certificate_resolver: pulumi.Input[str]
     image_registry: pulumi.Input[str]
     # PlatformSpec.kubernetes_requests_percent: the apps' CPU and memory requests, in percent.
     requests_percent: pulumi.Input[int] = 100
@@ -64,7 +64,7 @@ class KubernetesPlatform:
             ingress_namespace=ref.require_output("ingress_namespace"),
             storage_class=ref.require_output("storage_class"),
             ingress_class=ref.require_output("ingress_class"),
-            cluster_issuer=ref.require_output("cluster_issuer"),
+            certificate_resolver=ref.require_output("certificate_resolver"),
             image_registry=ref.require_output("image_registry"),
             # A platform stack applied before the setting existed has no such output: requests as asked.
             requests_percent=ref.get_output("requests_percent").apply(lambda v: 100 if v is None else int(v)),
@@ -184,7 +184,7 @@ class TenantOnKubernetes(pulumi.ComponentResource):
             image_registry=platform.image_registry,
             storage_class=platform.storage_class,
             ingress_class=platform.ingress_class,
-            cluster_issuer=platform.cluster_issuer,
+            certificate_resolver=platform.certificate_resolver,
             requests_percent=platform.requests_percent,
             protect=protect,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes], aliases=moved),

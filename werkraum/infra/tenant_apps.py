@@ -89,7 +89,7 @@ class TenantApps(pulumi.ComponentResource):
         image_registry: pulumi.Input[str],
         storage_class: pulumi.Input[str],
         ingress_class: pulumi.Input[str],
-        cluster_issuer: pulumi.Input[str],
+        certificate_resolver: pulumi.Input[str],
         protect: bool,
         requests_percent: pulumi.Input[int] = 100,
         opts: pulumi.ResourceOptions | None = None,
@@ -187,11 +187,12 @@ class TenantApps(pulumi.ComponentResource):
                 name="tenant",
                 namespace=namespace,
                 labels=labels,
-                annotations={"cert-manager.io/cluster-issuer": cluster_issuer},
+                # Traefik's ACME client gets the domain's certificate (HTTP-01 on port 80) and renews it.
+                annotations={"traefik.ingress.kubernetes.io/router.tls.certresolver": certificate_resolver},
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=ingress_class,
-                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[branding.domain], secret_name="tenant-tls")],
+                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[branding.domain])],
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
                         host=branding.domain,

@@ -66,13 +66,20 @@ def service_host(rack: LabRack) -> LabHost | None:
     return next((h for h in rack.hosts if "service" in h.groups), None)
 
 
+# The lab's ACME test CA in the cluster (roles/kubernetes_addons, inventories/lab): its API's names.
+ACME_TEST_CA_NAMES = ["pebble.acme-test-ca.svc", "pebble.acme-test-ca.svc.cluster.local"]
+
+
 def lab_pki(rack: LabRack) -> LabCA:
-    """The lab's CA, with a certificate for the registry at its service node's address (made once each)."""
+    """The lab's CA, with certificates for the registry at its service node's address and for the
+    cluster's ACME test CA (made once each)."""
     ca = LabCA(lab_state_dir(rack) / "pki", rack.name)
     ca.ensure()
     host = service_host(rack)
     if host is not None:
         ca.issue("registry", [host.address])
+    if rack.kubernetes_hosts:
+        ca.issue("acme-test-ca", ACME_TEST_CA_NAMES)
     return ca
 
 

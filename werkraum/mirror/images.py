@@ -80,6 +80,9 @@ SPECS = {
             user="0",
         ),
         ImageSpec("metrics-server", {"metrics-server": "/metrics-server"}, ("/metrics-server",)),
+        # As upstream's release image: FROM scratch, the program as /app.
+        ImageSpec("pebble", {"pebble": "/app"}, ("/app",)),
+        ImageSpec("pebble-challtestsrv", {"pebble-challtestsrv": "/app"}, ("/app",)),
         # Debian's busybox-static (not a Go build), with a link per applet and `sh` as its default
         # command, as upstream's image has.
         ImageSpec("busybox", {"busybox": "/bin/busybox"}, (), cmd=("sh",), user="0"),

@@ -91,7 +91,9 @@ class PlatformSpec(_Strict):
     ingress_class: str = "traefik"
     ingress_namespace: str = "traefik"
     ingress_controller: str = "traefik.io/ingress-controller"
-    cluster_issuer: str = "werkraum-ca"
+    # Traefik's ACME certificate resolver (roles/kubernetes_addons) that issues and renews
+    # each tenant domain's certificate: Let's Encrypt on a rack, the lab's test CA in the lab.
+    certificate_resolver: str = "werkraum"
     image_registry: str
     kubernetes_version: str = "1.33"
     # The rack runs OpenStack (issue 18 brings it to the lab): false declares only the
@@ -118,7 +120,7 @@ class PlatformSpec(_Strict):
             "storage_class": self.default_storage_class,
             "ingress_class": self.ingress_class,
             "ingress_namespace": self.ingress_namespace,
-            "cluster_issuer": self.cluster_issuer,
+            "certificate_resolver": self.certificate_resolver,
             "image_registry": self.image_registry,
             "domain": self.domain,
             "requests_percent": self.kubernetes_requests_percent,

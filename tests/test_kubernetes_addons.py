@@ -1,0 +1,137 @@
+"""The add-ons' manifests as the role renders them (Ansible's own template module, the role's defaults), checked
+against the Kubernetes schemas: Traefik's ACME resolver on a rack (Let's Encrypt) and in the lab (its test CA)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from tests.conftest import ROOT, VENV_BIN
+
+ROLE = ROOT / "roles" / "kubernetes_addons"
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+
+
+def render(tmp_path: Path, name: str, variables: dict[str, object]) -> list[dict[str, Any]]:
+    """Render manifests/NAME.yaml.j2 with the role's defaults (and kubernetes_defaults') and ``variables``."""
+    out = tmp_path / f"{name}.yaml"
+    play = [
+        {
+            "name": "render",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars_files": [
+                str(ROOT / "roles" / "kubernetes_defaults" / "defaults" / "main.yml"),
+                str(ROLE / "defaults" / "main.yml"),
+                str(tmp_path / "vars.yml"),
+            ],
+            "tasks": [
+                {
+                    "ansible.builtin.template": {
+                        "src": str(ROLE / "templates" / "manifests" / f"{name}.yaml.j2"),
+                        "dest": str(out),
+                        "mode": "0600",
+                    }
+                }
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump(variables))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+    proc = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            *("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"),
+            str(tmp_path / "play.yml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    return docs
+
+
+def of(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+RACK = {"kubernetes_addons_ingress_published_address": "203.0.113.10", "kubernetes_image_repo": "registry.example:5000"}
+
+
+def test_on_a_rack_traefik_gets_certificates_from_lets_encrypt_and_keeps_them_on_the_node(tmp_path: Path) -> None:
+    docs = render(tmp_path, "traefik", {**RACK, "kubernetes_addons_acme_email": "ops@example.net"})
+    pod = of(docs, "DaemonSet", "traefik")["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    prefix = "--certificatesResolvers.werkraum.acme."
+    assert f"{prefix}caServer=https://acme-v02.api.letsencrypt.org/directory" in args
+    assert f"{prefix}httpChallenge.entryPoint=web" in args
+    assert f"{prefix}storage=/data/acme.json" in args
+    assert f"{prefix}email=ops@example.net" in args
+    assert not any("caCertificates" in a for a in args)
+    assert {"name": "acme", "hostPath": {"path": "/var/lib/traefik-acme", "type": "DirectoryOrCreate"}} in pod[
+        "volumes"
+    ]
+    (init,) = pod["initContainers"]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]}
+    assert not [d for d in docs if d["kind"] == "ConfigMap"]
+
+
+def test_without_acme_traefik_has_no_resolver_and_no_node_folder(tmp_path: Path) -> None:
+    docs = render(tmp_path, "traefik", {**RACK, "kubernetes_addons_acme_enabled": False})
+    pod = of(docs, "DaemonSet", "traefik")["spec"]["template"]["spec"]
+    assert not any("certificatesResolvers" in a for a in pod["containers"][0]["args"])
+    assert "initContainers" not in pod and [v["name"] for v in pod["volumes"]] == ["tmp"]
+
+
+def test_in_the_lab_traefik_trusts_the_lab_ca_of_its_acme_test_ca(tmp_path: Path) -> None:
+    lab = {
+        **RACK,
+        "kubernetes_addons_acme_ca_server": "https://pebble.acme-test-ca.svc:14000/dir",
+        "kubernetes_addons_acme_ca_certificate": PEM,
+    }
+    docs = render(tmp_path, "traefik", lab)
+    assert of(docs, "ConfigMap", "traefik-acme-ca")["data"]["ca.crt"].strip() == PEM
+    template = of(docs, "DaemonSet", "traefik")["spec"]["template"]
+    args = template["spec"]["containers"][0]["args"]
+    assert "--certificatesResolvers.werkraum.acme.caCertificates=/etc/traefik/acme-ca/ca.crt" in args
+    assert "--certificatesResolvers.werkraum.acme.caServer=https://pebble.acme-test-ca.svc:14000/dir" in args
+    assert template["metadata"]["annotations"]["werkraum.io/acme-ca"]  # a new CA rolls the pods
+
+
+def test_the_acme_test_ca_answers_every_name_with_the_ingress_node(tmp_path: Path) -> None:
+    lab = {
+        **RACK,
+        "kubernetes_addons_acme_test_ca_enabled": True,
+        "kubernetes_addons_acme_test_ca_certificate": PEM,
+        "kubernetes_addons_acme_test_ca_private_key": "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----",
+    }
+    docs = render(tmp_path, "acme-test-ca", lab)
+    assert (
+        of(docs, "Namespace", "acme-test-ca")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        == "restricted"
+    )
+    pod = of(docs, "Deployment", "pebble")["spec"]["template"]["spec"]
+    pebble, dns = pod["containers"]
+    assert (
+        pebble["image"] == "ghcr.io/letsencrypt/pebble:2.10.3"
+    )  # the upstream name: containerd pulls it from the mirror
+    assert pebble["args"] == ["-config", "/etc/pebble/pebble-config.json", "-dnsserver", "127.0.0.1:8053"]
+    assert dns["args"][:2] == ["-defaultIPv4", "203.0.113.10"]
+    assert {"name": "PEBBLE_WFE_NONCEREJECT", "value": "0"} in pebble["env"]
+    assert of(docs, "Secret", "pebble-tls")["stringData"]["tls.crt"].strip() == PEM
+    assert {p["name"]: p["port"] for p in of(docs, "Service", "pebble")["spec"]["ports"]} == {
+        "acme": 14000,
+        "management": 15000,
+    }
