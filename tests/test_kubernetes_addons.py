@@ -135,3 +135,17 @@ def test_the_acme_test_ca_answers_every_name_with_the_ingress_node(tmp_path: Pat
         "acme": 14000,
         "management": 15000,
     }
+
+
+def test_the_device_plugin_runs_on_gpu_nodes_with_their_sharing_config_and_the_nvidia_runtime(tmp_path: Path) -> None:
+    docs = render(tmp_path, "nvidia-device-plugin", RACK)
+    runtime = of(docs, "RuntimeClass", "nvidia")
+    assert runtime["handler"] == "nvidia"  # gpu_node's containerd runtime
+    assert runtime["scheduling"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    pod = of(docs, "DaemonSet", "nvidia-device-plugin")["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia" and pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    (container,) = pod["containers"]
+    assert container["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.18.0"
+    assert container["args"] == ["--config-file=/etc/werkraum/gpu/device-plugin.yaml"]
+    config = next(v for v in pod["volumes"] if v["name"] == "config")
+    assert config["hostPath"] == {"path": "/etc/werkraum/gpu/device-plugin.yaml", "type": "File"}  # gpu_node's file

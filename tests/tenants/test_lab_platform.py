@@ -49,6 +49,8 @@ def test_the_labs_platform_settings_have_no_openstack_no_ceph_and_scaled_request
     assert spec.rbd_storage_classes == []
     assert spec.kubernetes_requests_percent == 2
     assert spec.image_registry == "registry.werkraum.example/werkraum"  # the lab inventory's werkraum_registry
+    assert spec.gpu_runtime_class is None  # no device behind the lab's advertised GPUs: runc
+    assert spec.certificate_resolver == "werkraum"  # Traefik's resolver, fed by the lab's ACME test CA
 
 
 def test_the_platform_program_without_openstack_declares_local_path_classes(fleet: Fleet) -> None:

@@ -177,6 +177,8 @@ def test_workspaces_and_features(slug: str, plans: dict[str, OfflinePlan], fleet
         limits = template["spec"]["containers"][0]["resources"]["limits"]
         gpus = WORKSPACE_PROFILES[w.profile][2]
         assert limits.get("nvidia.com/gpu") == (str(gpus) if gpus else None), w.name
+        runtime = template["spec"].get("runtimeClassName")
+        assert runtime == (fleet.platform.gpu_runtime_class if gpus else None), w.name
         assert template["metadata"]["annotations"]["werkraum.io/members"] == ",".join(w.members)
         pvc = volumes[f"ws-{w.name}-data"]
         assert pvc.protect

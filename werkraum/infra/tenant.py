@@ -57,6 +57,8 @@ class KubernetesPlatform:
     image_registry: pulumi.Input[str]
     # PlatformSpec.kubernetes_requests_percent: the apps' CPU and memory requests, in percent.
     requests_percent: pulumi.Input[int] = 100
+    # PlatformSpec.gpu_runtime_class ("": the default runtime).
+    gpu_runtime_class: pulumi.Input[str] = ""
 
     @classmethod
     def read(cls, ref: pulumi.StackReference) -> KubernetesPlatform:
@@ -68,6 +70,7 @@ class KubernetesPlatform:
             image_registry=ref.require_output("image_registry"),
             # A platform stack applied before the setting existed has no such output: requests as asked.
             requests_percent=ref.get_output("requests_percent").apply(lambda v: 100 if v is None else int(v)),
+            gpu_runtime_class=ref.get_output("gpu_runtime_class").apply(lambda v: str(v or "")),
         )
 
 
@@ -186,6 +189,7 @@ class TenantOnKubernetes(pulumi.ComponentResource):
             ingress_class=platform.ingress_class,
             certificate_resolver=platform.certificate_resolver,
             requests_percent=platform.requests_percent,
+            gpu_runtime_class=platform.gpu_runtime_class,
             protect=protect,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes], aliases=moved),
         )

@@ -92,9 +92,11 @@ class TenantApps(pulumi.ComponentResource):
         certificate_resolver: pulumi.Input[str],
         protect: bool,
         requests_percent: pulumi.Input[int] = 100,
+        gpu_runtime_class: pulumi.Input[str] = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("werkraum:tenant:Apps", slug, None, opts)
+        self._gpu_runtime_class = pulumi.Output.from_input(gpu_runtime_class)
         child = pulumi.ResourceOptions(parent=self)
         labels = naming.labels(slug, plan)
         self._requests_percent = pulumi.Output.from_input(requests_percent)
@@ -177,6 +179,7 @@ class TenantApps(pulumi.ComponentResource):
                 limits=limits,
                 volume=pvc.metadata.name,
                 annotations={"werkraum.io/members": ",".join(ws.members), "werkraum.io/profile": ws.profile},
+                runtime_class=self._gpu_runtime_class if gpus else None,
             )
             path = f"/workspaces/{ws.name}"
             routes.append((path, name))
@@ -229,6 +232,7 @@ class TenantApps(pulumi.ComponentResource):
         limits: dict[str, str] | None = None,
         volume: pulumi.Input[str] | None = None,
         annotations: dict[str, str] | None = None,
+        runtime_class: pulumi.Output[str] | None = None,
     ) -> None:
         selector = {"app.kubernetes.io/name": name, naming.TENANT_LABEL: labels[naming.TENANT_LABEL]}
         pod_labels = {**labels, **selector}
@@ -254,6 +258,7 @@ class TenantApps(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=annotations),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
+                        runtime_class_name=runtime_class.apply(lambda v: v or None) if runtime_class else None,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=10001, fs_group=10001
                         ),

@@ -94,6 +94,14 @@ SPECS = {
             packages=("iptables", "nftables", "conntrack", "ipset", "kmod"),
             user="0",
         ),
+        # cgo (NVML opened at run time): Debian's glibc under it, the program where upstream's image has it.
+        ImageSpec(
+            "nvidia-device-plugin",
+            {"nvidia-device-plugin": "/usr/bin/nvidia-device-plugin"},
+            ("/usr/bin/nvidia-device-plugin",),
+            base="debian",
+            user="0",
+        ),
         ImageSpec(
             "kube-router",
             {"kube-router": "/usr/local/bin/kube-router"},

@@ -94,6 +94,11 @@ class PlatformSpec(_Strict):
     # Traefik's ACME certificate resolver (roles/kubernetes_addons) that issues and renews
     # each tenant domain's certificate: Let's Encrypt on a rack, the lab's test CA in the lab.
     certificate_resolver: str = "werkraum"
+    # The RuntimeClass of the GPU workspaces' pods (roles/kubernetes_addons declares it with
+    # the NVIDIA device plugin; its handler is gpu_node's containerd runtime): it gives the
+    # container the GPU's driver libraries. None: the pods run with the default runtime
+    # (the lab, whose advertised GPUs have no device behind them).
+    gpu_runtime_class: str | None = "nvidia"
     image_registry: str
     kubernetes_version: str = "1.33"
     # The rack runs OpenStack (issue 18 brings it to the lab): false declares only the
@@ -121,6 +126,7 @@ class PlatformSpec(_Strict):
             "ingress_class": self.ingress_class,
             "ingress_namespace": self.ingress_namespace,
             "certificate_resolver": self.certificate_resolver,
+            "gpu_runtime_class": self.gpu_runtime_class or "",
             "image_registry": self.image_registry,
             "domain": self.domain,
             "requests_percent": self.kubernetes_requests_percent,
