@@ -46,6 +46,14 @@ def image_exists(ref: str) -> bool:
     return podman("image", "exists", ref, check=False).returncode == 0
 
 
+def image_labels(ref: str) -> dict[str, str]:
+    """The image's labels; empty when podman's store has no such image."""
+    if not image_exists(ref):
+        return {}
+    labels: dict[str, str] = podman_json("image", "inspect", ref)[0].get("Labels") or {}
+    return labels
+
+
 def container_exists(name: str) -> bool:
     return podman("container", "exists", name, check=False).returncode == 0
 

@@ -238,10 +238,8 @@ def build(pins: Pins, name: str, *, force: bool = False) -> tuple[str, Path, boo
     binaries = _binaries(spec, pins)
     digest = _digest(spec, binaries)
     archive = images_dir() / f"{name}-{digest}.oci.tar"
-    if archive.exists() and podman.image_exists(ref) and not force:
-        labels = podman.podman_json("image", "inspect", ref)[0].get("Labels") or {}
-        if labels.get("werkraum.mirror") == digest:
-            return ref, archive, True
+    if archive.exists() and not force and podman.image_labels(ref).get("werkraum.mirror") == digest:
+        return ref, archive, True
     work = cache_dir() / "image-build"
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work) as tmp, step(f"Building image {ref}"):

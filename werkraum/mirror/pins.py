@@ -55,8 +55,12 @@ class Pins:
 
     def mirror_image(self, name: str, repo: str) -> str:
         """Where the mirror keeps an image: ``repo`` + its upstream name without the registry host."""
-        upstream = self.images[name]
-        return f"{repo.rstrip('/')}/{upstream.split('/', 1)[1]}"
+        return mirrored(self.images[name], repo)
+
+
+def mirrored(ref: str, repo: str) -> str:
+    """``ref`` under ``repo`` by the path it has below its own registry host, as containerd's hosts.toml maps it."""
+    return f"{repo.rstrip('/')}/{ref.split('/', 1)[1]}"
 
 
 def _regex_replace(value: str, pattern: str, replacement: str = "") -> str:

@@ -25,6 +25,7 @@ from werkraum.infra.tenant_apps import APP_VERSION, FEATURE_PATHS
 from werkraum.lab import image as lab_image
 from werkraum.lab import podman
 from werkraum.mirror.images import static_rootfs
+from werkraum.mirror.pins import mirrored
 from werkraum.mirror.push import push_refs
 from werkraum.paths import cache_dir, repo_root
 from werkraum.progress import say, step
@@ -89,8 +90,7 @@ def build(image_registry: str) -> StandIn:
     binary, digest = build_binary()
     refs = StandIn(image_registry, digest).refs
     first = next(iter(refs.values()))
-    current = podman.podman_json("image", "inspect", first)[0].get("Labels") or {} if podman.image_exists(first) else {}
-    if current.get(LABEL) != digest:
+    if podman.image_labels(first).get(LABEL) != digest:
         work = cache_dir() / "image-build"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp, step(f"Building the lab's stand-in app image {first}"):
@@ -118,7 +118,7 @@ def push(stand_in: StandIn, repo: str, cert_dir: Path) -> list[str]:
     ``registry.example/werkraum/chat:1.4.2`` goes to ``repo/werkraum/chat:1.4.2``: the
     containerd role's hosts.toml for the platform registry's name points at ``repo``.
     """
-    pairs = [(ref, f"{repo}/{ref.split('/', 1)[1]}") for ref in stand_in.refs.values()]
+    pairs = [(ref, mirrored(ref, repo)) for ref in stand_in.refs.values()]
     pushed = push_refs(pairs, repo, cert_dir=cert_dir, again="run `werkraum lab tenants` again")
     say(f"    the stand-in app ({stand_in.digest}) under {len(pushed)} app names in {repo}")
     return pushed

@@ -34,7 +34,7 @@ from werkraum.errors import WerkraumError
 from werkraum.lab import image as lab_image
 from werkraum.lab import podman
 from werkraum.mirror import files, gobuild
-from werkraum.mirror.pins import Pins
+from werkraum.mirror.pins import Pins, mirrored
 from werkraum.paths import cache_dir
 from werkraum.progress import step
 
@@ -77,7 +77,7 @@ class TestImages:
 
     def pairs(self, repo: str) -> list[tuple[str, str]]:
         """(local reference, target in the lab registry ``repo``), as containerd maps registry.k8s.io."""
-        return [(ref, f"{repo}/{ref.split('/', 1)[1]}") for ref in self.refs]
+        return [(ref, mirrored(ref, repo)) for ref in self.refs]
 
 
 def build(pins: Pins, agnhost: Path, module_dir: Path) -> TestImages:
@@ -96,10 +96,7 @@ def build(pins: Pins, agnhost: Path, module_dir: Path) -> TestImages:
         ).encode()
     ).hexdigest()[:12]
     first = f"{UPSTREAM}/agnhost:{versions['Agnhost']}"
-    current = (
-        (podman.podman_json("image", "inspect", first)[0].get("Labels") or {}) if podman.image_exists(first) else {}
-    )
-    if current.get(LABEL) != digest:
+    if podman.image_labels(first).get(LABEL) != digest:
         work = cache_dir() / "image-build"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp, step(f"Building the e2e suite's image {first}"):
