@@ -134,8 +134,11 @@ def fill_lab(rack: LabRack, pins: Pins) -> LabFill:
         raise WerkraumError(
             f"host {host.name}: its container {host.container} does not exist", hint="run `werkraum lab up`"
         )
-    repo = f"{host.address}:{LAB_REGISTRY_PORT}"
-    pki = lab_pki(rack)
-    images = push_images(pins, repo, cert_dir=pki.trust_dir())
-    count = copy_files(files_dir(), host.container, LAB_FILES_DIR)
+    return fill(pins, f"{host.address}:{LAB_REGISTRY_PORT}", lab_pki(rack).trust_dir(), host.container)
+
+
+def fill(pins: Pins, repo: str, cert_dir: Path, container: str) -> LabFill:
+    """Every pinned image pushed to ``repo`` (trusting ``cert_dir``'s CA), the files tree into ``container``."""
+    images = push_images(pins, repo, cert_dir=cert_dir)
+    count = copy_files(files_dir(), container, LAB_FILES_DIR)
     return LabFill(repo, images, count)

@@ -15,8 +15,7 @@ from pathlib import Path
 from werkraum.errors import WerkraumError
 from werkraum.lab.pki import LabCA
 from werkraum.mirror import pins
-from werkraum.mirror.files import files_dir
-from werkraum.mirror.push import LAB_FILES_DIR, copy_files, push_images
+from werkraum.mirror.push import fill
 from werkraum.paths import repo_root
 
 
@@ -28,9 +27,8 @@ def main(argv: list[str]) -> int:
             ca.issue("registry", [argv[2]])
         elif len(argv) == 4 and argv[0] == "fill":
             ca = LabCA(Path(argv[1]), "molecule-kubernetes")
-            pushed = push_images(pins.load(repo_root()), argv[2], cert_dir=ca.trust_dir())
-            count = copy_files(files_dir(), argv[3], LAB_FILES_DIR)
-            print(f"{len(pushed)} images pushed to {argv[2]}, {count} files copied into {argv[3]}")
+            filled = fill(pins.load(repo_root()), argv[2], ca.trust_dir(), argv[3])
+            print(f"{len(filled.images)} images pushed to {argv[2]}, {filled.files} files copied into {argv[3]}")
         else:
             print(__doc__, file=sys.stderr)
             return 2
