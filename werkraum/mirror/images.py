@@ -80,6 +80,13 @@ SPECS = {
             user="0",
         ),
         ImageSpec("metrics-server", {"metrics-server": "/metrics-server"}, ("/metrics-server",)),
+        # As upstream's Dockerfile: the program as /, user nobody, its two ports.
+        ImageSpec(
+            "kube-state-metrics",
+            {"kube-state-metrics": "/kube-state-metrics"},
+            ("/kube-state-metrics", "--port=8080", "--telemetry-port=8081"),
+            user="65534",
+        ),
         # As upstream's release image: FROM scratch, the program as /app.
         ImageSpec("pebble", {"pebble": "/app"}, ("/app",)),
         ImageSpec("pebble-challtestsrv", {"pebble-challtestsrv": "/app"}, ("/app",)),
@@ -220,8 +227,9 @@ def static_rootfs(root: Path) -> None:
     etc.mkdir()
     (etc / "passwd").write_text(
         "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
     )
-    (etc / "group").write_text("root:x:0:\nnonroot:x:65532:\n")
+    (etc / "group").write_text("root:x:0:\nnonroot:x:65532:\nnogroup:x:65534:\n")
     (etc / "nsswitch.conf").write_text("hosts: files dns\n")
     bundle = Path("/etc/ssl/certs/ca-certificates.crt")
     if bundle.exists():
