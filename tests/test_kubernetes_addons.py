@@ -3,6 +3,7 @@ against the Kubernetes schemas: Traefik's ACME resolver on a rack (Let's Encrypt
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +19,24 @@ ROLE = ROOT / "roles" / "kubernetes_addons"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 
 
-def render(tmp_path: Path, name: str, variables: dict[str, object]) -> list[dict[str, Any]]:
-    """Render manifests/NAME.yaml.j2 with the role's defaults (and kubernetes_defaults') and ``variables``."""
+def play(
+    tmp_path: Path, name: str, variables: dict[str, object], tasks_first: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Render manifests/NAME.yaml.j2 with the role's defaults (and kubernetes_defaults') and ``variables``,
+    after the role's tasks file ``tasks_first`` when one is named."""
     out = tmp_path / f"{name}.yaml"
+    tasks: list[dict[str, object]] = (
+        [{"ansible.builtin.import_tasks": str(ROLE / "tasks" / tasks_first)}] if tasks_first else []
+    )
+    tasks.append(
+        {
+            "ansible.builtin.template": {
+                "src": str(ROLE / "templates" / "manifests" / f"{name}.yaml.j2"),
+                "dest": str(out),
+                "mode": "0600",
+            }
+        }
+    )
     play = [
         {
             "name": "render",
@@ -31,21 +47,13 @@ def render(tmp_path: Path, name: str, variables: dict[str, object]) -> list[dict
                 str(ROLE / "defaults" / "main.yml"),
                 str(tmp_path / "vars.yml"),
             ],
-            "tasks": [
-                {
-                    "ansible.builtin.template": {
-                        "src": str(ROLE / "templates" / "manifests" / f"{name}.yaml.j2"),
-                        "dest": str(out),
-                        "mode": "0600",
-                    }
-                }
-            ],
+            "tasks": tasks,
         }
     ]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     (tmp_path / "vars.yml").write_text(yaml.safe_dump(variables))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
-    proc = subprocess.run(
+    return subprocess.run(
         [
             str(VENV_BIN / "ansible-playbook"),
             *("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"),
@@ -56,7 +64,13 @@ def render(tmp_path: Path, name: str, variables: dict[str, object]) -> list[dict
         text=True,
         check=False,
     )
+
+
+def render(tmp_path: Path, name: str, variables: dict[str, object], tasks_first: str = "") -> list[dict[str, Any]]:
+    """The manifests ``play`` rendered, each checked against the Kubernetes schemas."""
+    proc = play(tmp_path, name, variables, tasks_first)
     assert proc.returncode == 0, proc.stdout[-2000:]
+    out = tmp_path / f"{name}.yaml"
     docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
     for doc in docs:
         kubernetes_validate.validate(doc, "1.33", strict=True)
@@ -67,7 +81,7 @@ def of(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-RACK = {"kubernetes_addons_ingress_published_address": "203.0.113.10", "kubernetes_image_repo": "registry.example:5000"}
+RACK: dict[str, object] = {"kubernetes_addons_ingress_published_address": "203.0.113.10", "kubernetes_image_repo": "registry.example:5000"}
 
 
 def test_on_a_rack_traefik_gets_certificates_from_lets_encrypt_and_keeps_them_on_the_node(tmp_path: Path) -> None:
@@ -149,3 +163,80 @@ def test_the_device_plugin_runs_on_gpu_nodes_with_their_sharing_config_and_the_n
     assert container["args"] == ["--config-file=/etc/werkraum/gpu/device-plugin.yaml"]
     config = next(v for v in pod["volumes"] if v["name"] == "config")
     assert config["hostPath"] == {"path": "/etc/werkraum/gpu/device-plugin.yaml", "type": "File"}  # gpu_node's file
+
+
+def test_kube_state_metrics_labels_tenants_and_serves_only_through_the_api_servers_proxy(tmp_path: Path) -> None:
+    docs = render(tmp_path, "kube-state-metrics", RACK)
+    pod = of(docs, "Deployment", "kube-state-metrics")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.16.0"
+    assert (
+        "--metric-labels-allowlist=namespaces=[werkraum.io/tenant,werkraum.io/plan],"
+        "pods=[werkraum.io/tenant,werkraum.io/workspace]"
+    ) in container["args"]
+    assert container["securityContext"]["runAsUser"] == 65534 and container["securityContext"]["readOnlyRootFilesystem"]
+    service = of(docs, "Service", "kube-state-metrics")["spec"]
+    assert service["clusterIP"] == "None" and "type" not in service  # no node port
+    (rule,) = of(docs, "Role", "kube-state-metrics-reader")["rules"]
+    assert rule == {
+        "apiGroups": [""],
+        "resources": ["services/proxy"],
+        "resourceNames": ["kube-state-metrics:http-metrics", "kube-state-metrics:telemetry"],
+        "verbs": ["get"],
+    }
+
+
+FSID = "0b5f4d36-6b1e-4c52-9a0e-2f2d9d1f3a11"
+
+
+def ceph_hand_over(folder: Path, *, key: bool = True) -> Path:
+    """The files the ceph role hands to the controller (roles/ceph/tasks/clients.yml), as it writes them."""
+    folder.mkdir()
+    (folder / "ceph.conf").write_text(
+        f"# Clients of cluster {FSID} (written by the ceph role).\n[global]\nfsid = {FSID}\n"
+        "mon_host = [v2:10.10.0.31:3300,v1:10.10.0.31:6789],[v2:10.10.0.32:3300,v1:10.10.0.32:6789]\n"
+    )
+    if key:
+        (folder / "ceph.client.kubernetes.keyring").write_text(
+            '[client.kubernetes]\n\tkey = AQBv7hVnAAAAABAAm0gk0Xq3wq0sPZbQvN6U2g==\n\tcaps mon = "profile rbd"\n'
+        )
+    return folder
+
+
+def test_ceph_csi_is_fed_the_fsid_monitors_and_key_the_ceph_role_handed_over(tmp_path: Path) -> None:
+    folder = ceph_hand_over(tmp_path / "ceph")
+    docs = render(
+        tmp_path, "ceph-csi-rbd", {**RACK, "kubernetes_addons_ceph_csi_client_dir": str(folder)}, "ceph_csi.yml"
+    )
+    config = of(docs, "ConfigMap", "ceph-csi-config")
+    assert json.loads(config["data"]["config.json"]) == [
+        {"clusterID": FSID, "monitors": ["10.10.0.31:6789", "10.10.0.32:6789"]}
+    ]
+    secret = of(docs, "Secret", "csi-rbd-secret")
+    # The platform stack's RBD StorageClasses name this Secret in this namespace (werkraum/infra/platform_stack.py).
+    assert secret["metadata"]["namespace"] == "ceph-csi"
+    assert secret["stringData"] == {"userID": "kubernetes", "userKey": "AQBv7hVnAAAAABAAm0gk0Xq3wq0sPZbQvN6U2g=="}
+    images = {
+        c["image"]
+        for d in docs
+        if d["kind"] in {"Deployment", "DaemonSet"}
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {
+        "quay.io/cephcsi/cephcsi:v3.15.0",
+        "registry.k8s.io/sig-storage/csi-provisioner:v5.3.0",
+        "registry.k8s.io/sig-storage/csi-attacher:v4.11.0",
+        "registry.k8s.io/sig-storage/csi-resizer:v1.14.0",
+        "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0",
+    }
+    assert of(docs, "CSIDriver", "rbd.csi.ceph.com")["spec"]["attachRequired"] is True
+
+
+def test_ceph_csi_without_the_ceph_roles_hand_over_stops_naming_the_file(tmp_path: Path) -> None:
+    folder = ceph_hand_over(tmp_path / "ceph", key=False)
+    proc = play(
+        tmp_path, "ceph-csi-rbd", {**RACK, "kubernetes_addons_ceph_csi_client_dir": str(folder)}, "ceph_csi.yml"
+    )
+    assert proc.returncode != 0
+    assert f"{folder}/ceph.client.kubernetes.keyring" in proc.stdout and "ansible/ceph.yml" in proc.stdout
+    assert not (tmp_path / "ceph-csi-rbd.yaml").exists()

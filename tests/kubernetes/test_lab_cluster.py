@@ -493,6 +493,60 @@ def test_a_gpu_workspace_holds_its_gpu_and_the_quota_counts_it(lab: tuple[str, s
         assert used.get("requests.nvidia.com/gpu", "0") == str(gpus), (slug, used)
 
 
+KSM_METRICS = "/api/v1/namespaces/kube-system/services/kube-state-metrics:http-metrics/proxy/metrics"
+READ_WITH_TOKEN = """
+import ssl, sys, urllib.error, urllib.request
+token = sys.stdin.read().strip()
+tls = ssl.create_default_context(cafile="/etc/kubernetes/pki/ca.crt")
+for path in sys.argv[1:]:
+    request = urllib.request.Request("https://127.0.0.1:6443" + path, headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(request, context=tls, timeout=20) as answer:
+            print(answer.status, len(answer.read()))
+    except urllib.error.HTTPError as e:
+        print(e.code, 0)
+"""
+
+
+def test_object_metrics_name_each_tenants_quota_and_gpus(lab: tuple[str, str]) -> None:
+    """kube-state-metrics, as Prometheus reads it: through the API server's service proxy."""
+    metrics = kubectl(lab, "get", "--raw", KSM_METRICS)
+    for slug, spec in _sample_tenants().items():
+        ns = f"tenant-{slug}"
+        (labels,) = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("kube_namespace_labels{") and f'namespace="{ns}"' in line
+        ]
+        assert f'label_werkraum_io_tenant="{slug}"' in labels and "label_werkraum_io_plan=" in labels, labels
+        quota = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("kube_resourcequota{") and f'namespace="{ns}"' in line and 'type="used"' in line
+        ]
+        gpus = sum(1 for w in spec.workspaces if w.profile == "notebook-gpu")
+        used = [line for line in quota if 'resource="requests.nvidia.com/gpu"' in line]
+        assert used and float(used[0].rsplit(" ", 1)[1]) == gpus, (ns, used)
+    assert 'kube_pod_container_resource_requests{namespace="tenant-' in metrics
+
+
+def test_the_metrics_readers_token_reads_the_metrics_and_nothing_else(lab: tuple[str, str]) -> None:
+    token = kubectl(lab, "-n", "kube-system", "create", "token", "kube-state-metrics-reader", "--duration", "10m")
+    forbidden = "/api/v1/namespaces/kube-system/secrets"
+    proc = subprocess.run(
+        ["podman", "exec", "-i", lab[0], "python3", "-c", READ_WITH_TOKEN, KSM_METRICS, forbidden],
+        input=token,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (allowed_status, allowed_size), (denied_status, _) = (line.split() for line in proc.stdout.split("\n") if line)
+    assert allowed_status == "200" and int(allowed_size) > 1000, proc.stdout
+    assert denied_status == "403", proc.stdout
+
+
 def test_a_tenants_own_policies_keep_other_tenants_out(lab: tuple[str, str]) -> None:
     slugs = [s for s, spec in _sample_tenants().items() if "chat" in spec.effective_features()]
     assert len(slugs) >= 2, "two sample tenants with a chat app are needed"

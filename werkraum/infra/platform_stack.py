@@ -114,8 +114,11 @@ def _rbd_parameters(sc: StorageClassSpec, cluster_id: str | None) -> dict[str, s
         "imageFeatures": "layering",
         "csi.storage.k8s.io/provisioner-secret-name": "csi-rbd-secret",
         "csi.storage.k8s.io/provisioner-secret-namespace": "ceph-csi",
+        "csi.storage.k8s.io/controller-expand-secret-name": "csi-rbd-secret",
+        "csi.storage.k8s.io/controller-expand-secret-namespace": "ceph-csi",
         "csi.storage.k8s.io/node-stage-secret-name": "csi-rbd-secret",
         "csi.storage.k8s.io/node-stage-secret-namespace": "ceph-csi",
+        "csi.storage.k8s.io/fstype": "ext4",
     }
 
 
