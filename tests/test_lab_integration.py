@@ -5,7 +5,7 @@ subnet of its own, so a user's running lab is never touched. `werkraum lab up`
 deploys NetBox on service-01 from the written-down hosts.yml, syncs the rack
 into NetBox and converges every host from NetBox's inventory (netbox.yml); a
 second run changes nothing. Then each role is verified on the host it
-converged (this is where CI verifies common, gpu_node, netbox, registry and tls_proxy:
+converged (this is where CI verifies common, gpu_node, keycloak, netbox, registry and tls_proxy:
 their Molecule
 scenarios run in `make molecule`, docs/testing.md), and the failure paths
 (a failed task, a stopped host, foreign containers) are named by host and task.
@@ -150,6 +150,52 @@ def test_netbox_role_on_service_node(lab: Lab) -> None:
         "service-01", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost/"
     )
     assert redirect.startswith("301 https://")
+
+
+KEYCLOAK = "id.lab.werkraum.internal"  # id.<common_domain> of inventories/lab, the keycloak role's default name
+
+
+def test_keycloak_role_on_service_node_serves_its_issuer_over_tls_from_the_lab_ca(lab: Lab) -> None:
+    for unit in ("keycloak", "postgresql", "nginx", "keycloak-backup.timer"):
+        assert _exec("service-01", "systemctl", "is-active", unit).strip() == "active", unit
+    assert _exec("service-01", "stat", "-c", "%U %a", "/etc/keycloak/secrets/admin-password").split() == ["root", "600"]
+    # By its name, through the shared nginx, verified against the lab CA every host trusts.
+    for host in ("service-01", "control-01"):
+        address = "127.0.0.1" if host == "service-01" else f"{PREFIX}.41"
+        discovery = json.loads(
+            _exec(
+                host,
+                "curl",
+                "-sf",
+                "--max-time",
+                "30",
+                "--resolve",
+                f"{KEYCLOAK}:443:{address}",
+                f"https://{KEYCLOAK}/realms/master/.well-known/openid-configuration",
+            )
+        )
+        assert discovery["issuer"] == f"https://{KEYCLOAK}/realms/master", host
+    ready = json.loads(_exec("service-01", "curl", "-sf", "--max-time", "10", "http://127.0.0.1:9000/health/ready"))
+    assert ready["status"] == "UP"
+    # The temporary bootstrap administrator was replaced by the permanent one.
+    password = _exec("service-01", "cat", "/etc/keycloak/secrets/admin-password").strip()
+    token = _exec(
+        "service-01",
+        "curl",
+        "-s",
+        "--max-time",
+        "30",
+        "http://127.0.0.1:8080/realms/master/protocol/openid-connect/token",
+        "-d",
+        "client_id=admin-cli",
+        "-d",
+        "grant_type=password",
+        "-d",
+        "username=admin",
+        "-d",
+        f"password={password}",
+    )
+    assert "access_token" in json.loads(token)
 
 
 def test_kubernetes_nodes_run_privileged_with_containerd_on_a_volume(lab: Lab) -> None:

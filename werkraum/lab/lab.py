@@ -22,6 +22,7 @@ from werkraum.netbox.local import cached_snapshot
 from werkraum.paths import podman_env, repo_root, state_dir
 from werkraum.playbook import PlaybookResult, raise_for_result, run_playbook
 from werkraum.progress import say, step
+from werkraum.rack.facts import group_vars
 from werkraum.rack.inventory import resolve_source
 
 LABEL = podman.LABEL_LAB
@@ -70,14 +71,21 @@ def service_host(rack: LabRack) -> LabHost | None:
 ACME_TEST_CA_NAMES = ["pebble.acme-test-ca.svc", "pebble.acme-test-ca.svc.cluster.local"]
 
 
+def keycloak_name(rack: LabRack) -> str:
+    """The lab Keycloak's public name: the keycloak role's default, id.<common_domain> of the lab's inventory."""
+    all_vars, _ = group_vars(rack.inventory, "all")
+    return f"id.{all_vars.get('common_domain', 'lab.werkraum.internal')}"
+
+
 def lab_pki(rack: LabRack) -> LabCA:
-    """The lab's CA, with certificates for the registry at its service node's address and for the
-    cluster's ACME test CA (made once each)."""
+    """The lab's CA, with certificates for the registry at its service node's address, for Keycloak
+    by its name, and for the cluster's ACME test CA (made once each)."""
     ca = LabCA(lab_state_dir(rack) / "pki", rack.name)
     ca.ensure()
     host = service_host(rack)
     if host is not None:
         ca.issue("registry", [host.address])
+        ca.issue("keycloak", [keycloak_name(rack)])
     if rack.kubernetes_hosts:
         ca.issue("acme-test-ca", ACME_TEST_CA_NAMES)
     return ca

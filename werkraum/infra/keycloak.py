@@ -1,0 +1,332 @@
+"""Keycloak objects the platform and tenant programs declare: a realm, groups with their members, OIDC clients.
+
+No Keycloak provider plugin can be built here (the Go module proxy refuses
+terraform-provider-keycloak and pulumi-keycloak's provider, docs/identity.md), so
+these are Pulumi **dynamic** resources: the engine runs their provider class in its
+Python provider process, which talks to Keycloak's admin REST API with
+python-keycloak. The provider holds no client between calls (the engine pickles it);
+each call logs in with the connection in the resource's inputs, whose password is a
+secret and stays encrypted in the stack's state.
+
+Members are users named by their e-mail address. A group's provider creates the users
+it needs (without a password: they set one through Keycloak's "forgot password" or an
+invitation) and, when a member leaves or the group goes, deletes the users it created
+that are in no group any more, so offboarding leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak.exceptions import KeycloakConnectionError, KeycloakError
+
+import pulumi
+from pulumi import dynamic
+from werkraum.errors import WerkraumError
+
+
+@dataclass(frozen=True)
+class KeycloakConnection:
+    """Where the platform's Keycloak is and who administers it (the keycloak role's admin of the master realm)."""
+
+    server_url: str
+    username: str
+    password: pulumi.Input[str]
+    # A CA bundle that signs Keycloak's certificate (the rack's CA); "": the system's.
+    ca_path: str = ""
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "server_url": self.server_url,
+            "admin_user": self.username,
+            "admin_password": pulumi.Output.secret(self.password),
+            "ca_path": self.ca_path,
+        }
+
+
+@contextmanager
+def admin(props: Mapping[str, Any], realm: str = "master") -> Iterator[KeycloakAdmin]:
+    """A logged-in admin client for ``realm``; Keycloak's failures as errors that name it and the realm."""
+    url = str(props["server_url"])
+    try:
+        connection = KeycloakOpenIDConnection(
+            server_url=url,
+            username=str(props["admin_user"]),
+            password=str(props["admin_password"]),
+            realm_name=realm,
+            user_realm_name="master",
+            client_id="admin-cli",
+            verify=str(props.get("ca_path") or "") or True,
+            timeout=30,
+        )
+        yield KeycloakAdmin(connection=connection)
+    except KeycloakConnectionError as exc:
+        raise WerkraumError(
+            f"Keycloak at {url} cannot be reached: {_said(exc)}",
+            hint="check the platform's keycloak url and that the service node serves it (roles/keycloak)",
+        ) from None
+    except KeycloakError as exc:
+        if "invalid_grant" in _said(exc):
+            raise WerkraumError(
+                f"Keycloak at {url} refused the administrator {props['admin_user']}: {_said(exc)}",
+                hint="the platform's keycloak admin password must be the keycloak role's "
+                "/etc/keycloak/secrets/admin-password on the service node",
+            ) from None
+        raise WerkraumError(
+            f"Keycloak at {url} (realm {realm}): {exc.response_code or ''} {_said(exc)}".strip(),
+            hint="check the platform's keycloak settings and that Keycloak is up (roles/keycloak)",
+        ) from None
+
+
+def _said(exc: KeycloakError) -> str:
+    body = exc.response_body
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body or exc.error_message)
+
+
+_CONNECTION = ("server_url", "admin_user", "admin_password", "ca_path")
+
+
+def _unless_gone(call: Any, *args: Any) -> None:
+    """Delete something; that it is gone already (404) is what was wanted."""
+    try:
+        call(*args)
+    except KeycloakError as exc:
+        if exc.response_code != 404:
+            raise
+
+
+def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    return [k for k in keys if olds.get(k) != news.get(k)]
+
+
+# --- the realm -----------------------------------------------------------------------------
+
+
+class RealmProvider(dynamic.ResourceProvider):
+    """A realm: the platform's one realm holds every tenant's groups and clients."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        with admin(props) as kc:
+            kc.create_realm(
+                {"realm": props["realm"], "enabled": True, "displayName": props["display_name"]}, skip_exists=True
+            )
+        return dynamic.CreateResult(id_=str(props["realm"]), outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        changes = _changed(olds, news, ("realm", "display_name", *_CONNECTION))
+        return dynamic.DiffResult(changes=bool(changes), replaces=["realm"] if "realm" in changes else [])
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        with admin(news) as kc:
+            kc.update_realm(news["realm"], {"displayName": news["display_name"]})
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with admin(props) as kc:
+            _unless_gone(kc.delete_realm, props["realm"])
+
+
+class KeycloakRealm(dynamic.Resource, module="werkraum", name="KeycloakRealm"):
+    realm: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        connection: KeycloakConnection,
+        *,
+        realm: str,
+        display_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {**connection.inputs(), "realm": realm, "display_name": display_name}
+        super().__init__(RealmProvider(), name, props, opts)
+
+
+# --- groups and their members ----------------------------------------------------------------
+
+
+def _user(kc: KeycloakAdmin, email: str) -> tuple[str, bool]:
+    """The user named ``email`` (its id), made when missing; and whether it was made now."""
+    found = kc.get_user_id(email)
+    if found:
+        return str(found), False
+    made = kc.create_user({"username": email, "email": email, "enabled": True}, exist_ok=True)
+    return str(made), True
+
+
+def _in_no_group(kc: KeycloakAdmin, user_id: str) -> bool:
+    return not kc.get_user_groups(user_id)
+
+
+class GroupProvider(dynamic.ResourceProvider):
+    """A group of a realm with exactly the members named (users by e-mail, made when missing)."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        with admin(props, props["realm"]) as kc:
+            group_id = (
+                kc.create_group({"name": props["name"]}, skip_exists=True)
+                or kc.get_group_by_path(f"/{props['name']}")["id"]
+            )
+            made = self._set_members(kc, str(group_id), [], list(props["members"]))
+        return dynamic.CreateResult(id_=str(group_id), outs={**props, "group_id": group_id, "made_users": made})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        changes = _changed(olds, news, ("realm", "name", "members", *_CONNECTION))
+        replaces = [k for k in changes if k in ("realm", "name")]
+        return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        with admin(news, news["realm"]) as kc:
+            made = self._set_members(kc, id_, list(olds.get("members", [])), list(news["members"]))
+            kept = self._drop_strays(kc, list(olds.get("made_users") or []) + made)
+        return dynamic.UpdateResult(outs={**news, "group_id": id_, "made_users": kept})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with admin(props, props["realm"]) as kc:
+            _unless_gone(kc.delete_group, id_)
+            self._drop_strays(kc, list(props.get("made_users", [])))
+
+    @staticmethod
+    def _set_members(kc: KeycloakAdmin, group_id: str, old: list[str], new: list[str]) -> list[str]:
+        """Make the group's members exactly ``new`` (adding the missing, removing those it had from ``old``)."""
+        made: list[str] = []
+        present = {m["username"]: m["id"] for m in kc.get_group_members(group_id, {"max": 10000})}
+        for email in new:
+            if email.lower() in present:
+                continue
+            user_id, created = _user(kc, email)
+            if created:
+                made.append(user_id)
+            kc.group_user_add(user_id, group_id)
+        wanted = {e.lower() for e in new}
+        for username, user_id in present.items():
+            if username not in wanted:
+                kc.group_user_remove(user_id, group_id)
+        return made
+
+    @staticmethod
+    def _drop_strays(kc: KeycloakAdmin, made: list[str]) -> list[str]:
+        """Delete the users this provider made that are in no group any more; return those still in one."""
+        kept: list[str] = []
+        for user_id in made:
+            try:
+                if _in_no_group(kc, user_id):
+                    kc.delete_user(user_id)
+                else:
+                    kept.append(user_id)
+            except KeycloakError as exc:
+                if exc.response_code != 404:  # gone already
+                    raise
+        return kept
+
+
+class KeycloakGroup(dynamic.Resource, module="werkraum", name="KeycloakGroup"):
+    group_id: pulumi.Output[str]
+    made_users: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        connection: KeycloakConnection,
+        *,
+        realm: pulumi.Input[str],
+        group: str,
+        members: Sequence[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            **connection.inputs(),
+            "realm": realm,
+            "name": group,
+            "members": sorted({m.lower() for m in members}),
+            "group_id": None,
+            "made_users": None,
+        }
+        super().__init__(GroupProvider(), name, props, opts)
+
+
+# --- OIDC clients -------------------------------------------------------------------------------
+
+GROUPS_MAPPER = {
+    "name": "groups",
+    "protocol": "openid-connect",
+    "protocolMapper": "oidc-group-membership-mapper",
+    "config": {
+        "full.path": "false",
+        "claim.name": "groups",
+        "id.token.claim": "true",
+        "access.token.claim": "true",
+        "userinfo.token.claim": "true",
+    },
+}
+
+
+def _client_payload(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "clientId": props["client_id"],
+        "name": props["display_name"],
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "standardFlowEnabled": True,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "redirectUris": list(props["redirect_uris"]),
+        "webOrigins": ["+"],
+        "attributes": {"post.logout.redirect.uris": "+", "pkce.code.challenge.method": "S256"},
+    }
+
+
+class ClientProvider(dynamic.ResourceProvider):
+    """A confidential OIDC client (authorization code with PKCE) whose tokens carry the user's groups."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        with admin(props, props["realm"]) as kc:
+            uuid = kc.create_client({**_client_payload(props), "protocolMappers": [GROUPS_MAPPER]})
+            secret = kc.get_client_secrets(uuid)["value"]
+        return dynamic.CreateResult(id_=str(uuid), outs={**props, "client_secret": secret})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        changes = _changed(olds, news, ("realm", "client_id", "display_name", "redirect_uris", *_CONNECTION))
+        replaces = [k for k in changes if k in ("realm", "client_id")]
+        return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        with admin(news, news["realm"]) as kc:
+            kc.update_client(id_, _client_payload(news))
+            secret = kc.get_client_secrets(id_)["value"]
+        return dynamic.UpdateResult(outs={**news, "client_secret": secret})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with admin(props, props["realm"]) as kc:
+            _unless_gone(kc.delete_client, id_)
+
+
+class KeycloakClient(dynamic.Resource, module="werkraum", name="KeycloakClient"):
+    client_secret: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        connection: KeycloakConnection,
+        *,
+        realm: pulumi.Input[str],
+        client_id: str,
+        display_name: str,
+        redirect_uris: Sequence[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            **connection.inputs(),
+            "realm": realm,
+            "client_id": client_id,
+            "display_name": display_name,
+            "redirect_uris": list(redirect_uris),
+            "client_secret": None,
+        }
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["client_secret"])
+        super().__init__(ClientProvider(), name, props, pulumi.ResourceOptions.merge(secret, opts))
