@@ -81,7 +81,10 @@ def of(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-RACK: dict[str, object] = {"kubernetes_addons_ingress_published_address": "203.0.113.10", "kubernetes_image_repo": "registry.example:5000"}
+RACK: dict[str, object] = {
+    "kubernetes_addons_ingress_published_address": "203.0.113.10",
+    "kubernetes_image_repo": "registry.example:5000",
+}
 
 
 def test_on_a_rack_traefik_gets_certificates_from_lets_encrypt_and_keeps_them_on_the_node(tmp_path: Path) -> None:
