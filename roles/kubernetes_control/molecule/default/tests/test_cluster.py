@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 PINS = yaml.safe_load(
-    (Path(__file__).resolve().parents[4] / "roles" / "kubernetes_defaults" / "defaults" / "main.yml").read_text()
+    (Path(__file__).resolve().parents[5] / "roles" / "kubernetes_defaults" / "defaults" / "main.yml").read_text()
 )
 VERSION = PINS["kubernetes_version"]
 CONTROL, WORKER = "molecule-kubernetes-control", "molecule-kubernetes-worker"
