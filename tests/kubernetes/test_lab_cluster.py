@@ -498,8 +498,9 @@ READ_WITH_TOKEN = """
 import ssl, sys, urllib.error, urllib.request
 token = sys.stdin.read().strip()
 tls = ssl.create_default_context(cafile="/etc/kubernetes/pki/ca.crt")
-for path in sys.argv[1:]:
-    request = urllib.request.Request("https://127.0.0.1:6443" + path, headers={"Authorization": "Bearer " + token})
+server, paths = sys.argv[1], sys.argv[2:]
+for path in paths:
+    request = urllib.request.Request(server + path, headers={"Authorization": "Bearer " + token})
     try:
         with urllib.request.urlopen(request, context=tls, timeout=20) as answer:
             print(answer.status, len(answer.read()))
@@ -533,8 +534,10 @@ def test_object_metrics_name_each_tenants_quota_and_gpus(lab: tuple[str, str]) -
 def test_the_metrics_readers_token_reads_the_metrics_and_nothing_else(lab: tuple[str, str]) -> None:
     token = kubectl(lab, "-n", "kube-system", "create", "token", "kube-state-metrics-reader", "--duration", "10m")
     forbidden = "/api/v1/namespaces/kube-system/secrets"
+    # The API as admin.conf names it (the node's address, which its certificate names).
+    server = kubectl(lab, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").strip()
     proc = subprocess.run(
-        ["podman", "exec", "-i", lab[0], "python3", "-c", READ_WITH_TOKEN, KSM_METRICS, forbidden],
+        ["podman", "exec", "-i", lab[0], "python3", "-c", READ_WITH_TOKEN, server, KSM_METRICS, forbidden],
         input=token,
         capture_output=True,
         text=True,

@@ -53,7 +53,8 @@ def test_both_nodes_are_ready_with_the_pinned_kubelet(host) -> None:
         ("kube-system", "daemonset", "kube-router"),
         ("kube-system", "deployment", "metrics-server"),
         ("local-path-storage", "deployment", "local-path-provisioner"),
-        ("traefik", "deployment", "traefik"),
+        ("kube-system", "deployment", "kube-state-metrics"),
+        ("traefik", "daemonset", "traefik"),
     ],
 )
 def test_the_cluster_parts_are_rolled_out(host, namespace: str, kind: str, name: str) -> None:
@@ -97,12 +98,16 @@ def test_a_pod_on_the_worker_resolves_a_service_and_reaches_the_api(host) -> Non
             time.sleep(3)
         assert lookup.rc == 0, lookup.stdout + lookup.stderr
         assert "10.43.0.1" in lookup.stdout
+        # BusyBox 1.35's wget speaks an older TLS than the API server accepts: the API server
+        # answering the handshake through the Service address (its TLS alert) is what is
+        # checked; a path that does not reach it ends in "Connection refused" or the timeout.
+        # (wget's own -T crashes Debian's static BusyBox 1.35: the timeout is timeout's.)
         api = host.run(
             "kubectl --kubeconfig /etc/kubernetes/admin.conf exec molecule-dns -- "
-            "wget -q -T 5 -O /dev/null --no-check-certificate https://10.43.0.1/livez"
+            "timeout 6 wget -q -O /dev/null --no-check-certificate https://10.43.0.1/livez"
         )
-        # Anonymous /livez is allowed by the API server's default RBAC (system:public-info-viewer).
-        assert api.rc == 0, api.stdout + api.stderr
+        said = api.stdout + api.stderr
+        assert api.rc == 0 or "TLS error from peer" in said, said
     finally:
         kubectl(host, "delete", "pod", "molecule-dns", "--ignore-not-found", "--wait=false")
 
