@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import yaml
 
 from werkraum.errors import MissingToolError, WerkraumError
@@ -38,10 +39,9 @@ def pins() -> tuple[str, str, str]:
     algo, digest = str(values["keycloak_checksum"]).split(":", 1)
     if algo != "sha256":
         raise WerkraumError(f"{DEFAULTS}: keycloak_checksum is {algo}, the harness checks sha256")
-    url = (
-        "https://repo1.maven.org/maven2/org/keycloak/keycloak-quarkus-dist/"
-        f"{version}/keycloak-quarkus-dist-{version}.tar.gz"
-    )
+    # The role's own keycloak_download_url, rendered as Ansible would (it names only the version).
+    url = jinja2.Template(str(values["keycloak_download_url"])).render(keycloak_version=version).strip()
+    url = "".join(url.split())  # folded over two lines in the YAML
     return version, digest, url
 
 

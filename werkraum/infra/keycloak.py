@@ -99,8 +99,20 @@ def _unless_gone(call: Any, *args: Any) -> None:
             raise
 
 
-def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
-    return [k for k in keys if olds.get(k) != news.get(k)]
+def _diff(
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    fields: Sequence[str],
+    replace_on: Sequence[str],
+    *,
+    delete_first: bool = True,
+) -> dynamic.DiffResult:
+    """What changed among ``fields`` (and the connection); a change of one of ``replace_on`` replaces.
+    ``delete_first``: the old object goes before the new one is made (a group or client keeps its
+    name across a replacement, which Keycloak refuses twice)."""
+    changes = [k for k in (*fields, *_CONNECTION) if olds.get(k) != news.get(k)]
+    replaces = [k for k in changes if k in replace_on]
+    return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=delete_first)
 
 
 # --- the realm -----------------------------------------------------------------------------
@@ -117,8 +129,8 @@ class RealmProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=str(props["realm"]), outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changes = _changed(olds, news, ("realm", "display_name", *_CONNECTION))
-        return dynamic.DiffResult(changes=bool(changes), replaces=["realm"] if "realm" in changes else [])
+        # A new realm name is a new realm: made before the old one goes.
+        return _diff(olds, news, ("realm", "display_name"), replace_on=("realm",), delete_first=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news) as kc:
@@ -175,9 +187,7 @@ class GroupProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=str(group_id), outs={**props, "group_id": group_id, "made_users": made})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changes = _changed(olds, news, ("realm", "name", "members", *_CONNECTION))
-        replaces = [k for k in changes if k in ("realm", "name")]
-        return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+        return _diff(olds, news, ("realm", "name", "members"), replace_on=("realm", "name"))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news, news["realm"]) as kc:
@@ -291,9 +301,9 @@ class ClientProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=str(uuid), outs={**props, "client_secret": secret})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changes = _changed(olds, news, ("realm", "client_id", "display_name", "redirect_uris", *_CONNECTION))
-        replaces = [k for k in changes if k in ("realm", "client_id")]
-        return dynamic.DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+        return _diff(
+            olds, news, ("realm", "client_id", "display_name", "redirect_uris"), replace_on=("realm", "client_id")
+        )
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news, news["realm"]) as kc:
