@@ -16,8 +16,9 @@ from werkraum.mirror.gobuild import BuildResult, Component, GoBuildError
 from werkraum.paths import cache_dir
 
 VERSIONS_FILE = Path(__file__).resolve().parents[1] / "data" / "engine" / "versions.toml"
-# What applying a tenant's Kubernetes half needs: the CLI and the Kubernetes provider plugin.
-KUBERNETES_ENGINE = ("pulumi", "kubernetes")
+# What applying a tenant's Kubernetes half and its identity needs: the CLI, the Kubernetes
+# provider plugin and the host of Python dynamic resources (the Keycloak objects).
+KUBERNETES_ENGINE = ("pulumi", "kubernetes", "python-dynamic")
 
 __all__ = [
     "VERSIONS_FILE",

@@ -66,6 +66,8 @@ class Component:
     test: bool = False
     needs: dict[str, str] = field(default_factory=dict)
     pin: dict[str, str] = field(default_factory=dict)
+    # ``package`` is a file of the module to install as ``binary`` (a script upstream ships), not built.
+    copy: bool = False
 
     @property
     def recipe_digest(self) -> str:
@@ -86,7 +88,13 @@ class Component:
             self.ldflags,
             self.drop_replace,
         ]
-        extra = {"tags": list(self.tags), "cgo": self.cgo, "test": self.test, "pin": sorted(self.pin.items())}
+        extra = {
+            "tags": list(self.tags),
+            "cgo": self.cgo,
+            "test": self.test,
+            "pin": sorted(self.pin.items()),
+            "copy": self.copy,
+        }
         fields += [{k: v for k, v in extra.items() if v}] if any(extra.values()) else []
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:10]
 
@@ -143,6 +151,7 @@ def load_components(path: Path, pins: dict[str, str] | None = None) -> dict[str,
                 test=bool(raw.get("test", False)),
                 needs=dict(raw.get("needs", {})),
                 pin=dict(raw.get("pin", {})),
+                copy=bool(raw.get("copy", False)),
             )
         except KeyError as exc:
             raise WerkraumError(f"{path}: components.{name}: missing field {exc.args[0]}") from exc
@@ -164,6 +173,7 @@ _FIELD_TYPES: dict[str, type] = {
     "test": bool,
     "needs": dict,
     "pin": dict,
+    "copy": bool,
 }
 
 
@@ -361,6 +371,8 @@ def build(cache: GoCache, component: Component, *, force: bool = False) -> Build
 
     src = cache.root / "src" / component.key
     info = timed("download module", _download, cache, component, log)
+    if component.copy:
+        return _install_file(component, info, out_dir, started, steps)
     timed("prepare source", _prepare_source, component, info, src, log)
     for cmd in component.generate:
         timed(
@@ -398,6 +410,29 @@ def build(cache: GoCache, component: Component, *, force: bool = False) -> Build
     _make_writable(src)
     shutil.rmtree(src, ignore_errors=True)  # the module cache keeps the source; the copy is only for the build
     return BuildResult(component, binary, cached=False, seconds=seconds, steps=steps)
+
+
+def _install_file(
+    component: Component, info: dict[str, Any], out_dir: Path, started: float, steps: dict[str, float]
+) -> BuildResult:
+    """A ``copy`` component: the module's file ``package``, installed executable as ``binary``."""
+    source = Path(info["Dir"]) / component.package
+    if not source.is_file():
+        raise GoBuildError(
+            f"{component.name}: {component.module}@{component.version} has no file {component.package}",
+            hint="name a file the module ships in the recipe's package",
+        )
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(source, tmp / component.binary)
+    (tmp / component.binary).chmod(0o755)
+    seconds = round(time.monotonic() - started, 1)
+    record = {"module": component.module, "version": component.version, "file": component.package, "steps": steps}
+    (tmp / "build.json").write_text(json.dumps(record, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return BuildResult(component, out_dir / component.binary, cached=False, seconds=seconds, steps=steps)
 
 
 def _build_args(component: Component, output: Path) -> list[str]:
