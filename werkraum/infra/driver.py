@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,6 +111,12 @@ def language_host(pulumi_binary: str | None, search_path: str | None = None) -> 
     return shutil.which(LANGUAGE_HOST, path=search_path)
 
 
+def _default_platform() -> PlatformSpec:
+    from werkraum.tenants.platform import load_platform
+
+    return load_platform()
+
+
 def policy_pack_dir() -> Path:
     return repo_root() / "pulumi" / "policy"
 
@@ -177,6 +184,9 @@ class FileBackend:
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": f"{self.engine_root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "PULUMI_K8S_SUPPRESS_DEPRECATION_WARNINGS": "true",
+            # The dynamic resources' plugin (pulumi-resource-pulumi-python) runs this interpreter,
+            # which has werkraum and python-keycloak.
+            "PULUMI_PYTHON_CMD": sys.executable,
         }
 
     def inline(self, program: Callable[[], None], project: Project, work_dir: Path) -> Inline:
@@ -398,7 +408,8 @@ class StackDriver:
         from werkraum.infra.policies import Res, violations
 
         plan = self.offline_plan()
-        found = violations(Res(r.type, r.name, r.inputs) for r in plan.resources if r.custom)
+        registry = (self._platform or _default_platform()).image_registry
+        found = violations((Res(r.type, r.name, r.inputs) for r in plan.resources if r.custom), registry)
         if found:
             raise PolicyRefusedError(self.label, found)
 
@@ -408,6 +419,10 @@ class StackDriver:
             return None
         binary, search_path = self._binary()
         if language_host(binary, search_path):
+            from werkraum.infra.policies import IMAGE_REGISTRY_ENV
+
+            # The pack's platform-images rule reads the registry from the environment the engine inherits.
+            os.environ[IMAGE_REGISTRY_ENV] = (self._platform or _default_platform()).image_registry
             return [str(policy_pack_dir())]
         message = (
             f"note: the engine cannot run the policy pack pulumi/policy here (no {LANGUAGE_HOST} on PATH or "
