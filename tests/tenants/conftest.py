@@ -54,6 +54,7 @@ config:
     plan: bronze
     seats: 10
     contact: {{name: Mia Minimal, email: mia@minimal.example}}
+    admins: [mia@minimal.example]
     network: {{cidr: 10.100.40.0/24}}
     branding:
       domain: ki.minimal.example

@@ -69,7 +69,8 @@ def test_new_writes_a_file_that_validates_and_plans(stacks: Path, fleet: Fleet) 
 def test_new_with_options_and_second_allocation(stacks: Path, fleet: Fleet) -> None:
     args = [*NEW, "--quota", "gpus=1", "--workspace", "lab:notebook-gpu:a@acme.example,b@acme.example"]
     assert run_cli("tenant", "new", "acme", *args, "--stacks", str(stacks)).returncode == 0
-    second = [*NEW[:-1], "ki.acme2.example"]
+    # Another tenant: its own domain and its own admin (a user belongs to one tenant).
+    second = [*NEW[:-1], "ki.acme2.example", "--admins", "it@acme2.example"]
     assert run_cli("tenant", "new", "acme-two", *second, "--stacks", str(stacks)).returncode == 0
     assert f"cidr: {pool_prefixes(fleet)[1]}" in (stacks / "Pulumi.acme-two.yaml").read_text()
     assert "profile: notebook-gpu" in (stacks / "Pulumi.acme.yaml").read_text()

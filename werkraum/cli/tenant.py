@@ -110,6 +110,7 @@ def _ask(value: Any, label: str, flag: str, missing: list[str], **prompt: Any) -
 @click.option("--seats", type=int)
 @click.option("--contact-name")
 @click.option("--contact-email")
+@click.option("--admins", help="Comma-separated e-mail addresses of the tenant's admins (default: the contact).")
 @click.option("--domain", help="The tenant's domain (a CNAME onto the platform).")
 @click.option("--cidr", help="Tenant network; the next free prefix of the pool when omitted.")
 @click.option("--features", help="Comma-separated; the plan's features when omitted.")
@@ -164,6 +165,7 @@ def tenant_new(slug: str, stacks_dir: Path | None, **opts: Any) -> None:
         welcome_message=opts["welcome_message"],
         logo=opts["logo"],
         workspaces=parse_workspaces(opts["workspaces"]),
+        admins=comma_list(opts["admins"]),
     )
     started = time.monotonic()
     fleet = _fleet(stacks_dir)
@@ -381,3 +383,38 @@ def tenant_plan(slug: str, offline: bool, as_json: bool, stacks_dir: Path | None
         click.echo(line)
     click.echo("outputs:")
     click.echo(json.dumps(plan.outputs, indent=2, default=str))
+
+
+@tenant.command("seats")
+@click.argument("slugs", nargs=-1)
+@click.option(
+    "--platform",
+    "platform_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The platform settings whose Keycloak to ask (default: pulumi/platform/Pulumi.rack.yaml).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@STACKS_OPTION
+@handle_errors
+def tenant_seats(slugs: tuple[str, ...], platform_path: Path | None, fmt: str, stacks_dir: Path | None) -> None:
+    """Seats licensed, users and users signed in during the last 30 days, per tenant, read from Keycloak."""
+    from werkraum.identity.seats import ACTIVE_DAYS, read_seats
+    from werkraum.tenants.fleet import load_fleet
+    from werkraum.tenants.platform import load_platform
+
+    platform = load_platform(platform_path.resolve() if platform_path else None)
+    fleet = load_fleet(stacks_dir.resolve() if stacks_dir else None, platform)
+    chosen = [fleet.by_slug(s) for s in slugs] if slugs else fleet.tenants
+    invalid = [t.display for t in chosen if t.spec is None]
+    if invalid:
+        raise WerkraumError(f"not valid: {', '.join(invalid)}", hint="`werkraum tenant validate` names the problems")
+    if not chosen:
+        raise WerkraumError(f"no tenant files (Pulumi.<slug>.yaml) in {fleet.directory}")
+    seats = read_seats(platform, [(t.slug, t.spec.seats) for t in chosen if t.spec is not None])
+    if fmt == "json":
+        click.echo(json.dumps({"active_days": ACTIVE_DAYS, "tenants": [s.as_dict() for s in seats]}, indent=2))
+        return
+    click.echo(f"{'tenant':<24} {'licensed':>8} {'users':>6} {f'active {ACTIVE_DAYS}d':>10}")
+    for s in seats:
+        click.echo(f"{s.slug:<24} {s.seats_licensed:>8} {s.users:>6} {s.active_30d:>10}")

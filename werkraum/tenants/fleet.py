@@ -67,6 +67,7 @@ def cross_tenant_problems(tenants: Iterable[TenantFile], platform: PlatformSpec)
     domains: dict[str, TenantFile] = {}
     slugs: dict[str, TenantFile] = {}
     nets: list[tuple[ipaddress.IPv4Network, TenantFile]] = []
+    users: dict[str, TenantFile] = {}
     for t in tenants:
         if t.slug.lower() in slugs:
             problems.append(
@@ -87,6 +88,7 @@ def cross_tenant_problems(tenants: Iterable[TenantFile], platform: PlatformSpec)
                 Problem(t.display, path, f"{domain} is already used by {domains[domain].display}", t.line_of(path))
             )
         domains[domain] = t
+        problems.extend(_users_elsewhere(t, users))
         if t.spec.network.cidr:
             net = ipaddress.IPv4Network(t.spec.network.cidr)
             path = f"{SPEC_KEY}.network.cidr"
@@ -106,6 +108,34 @@ def cross_tenant_problems(tenants: Iterable[TenantFile], platform: PlatformSpec)
                         )
                     )
             nets.append((net, t))
+    return problems
+
+
+def _users_elsewhere(t: TenantFile, users: dict[str, TenantFile]) -> list[Problem]:
+    """A user (admin or workspace member) belongs to one tenant: its groups and its seat.
+
+    A partner who looks after several tenants is not a member of each (docs/identity.md).
+    """
+    assert t.spec is not None
+    problems: list[Problem] = []
+    named = [(f"{SPEC_KEY}.admins[{i}]", a) for i, a in enumerate(t.spec.admins)]
+    named += [
+        (f"{SPEC_KEY}.workspaces[{i}].members[{j}]", m)
+        for i, w in enumerate(t.spec.workspaces)
+        for j, m in enumerate(w.members)
+    ]
+    for path, email in named:
+        other = users.get(email.lower())
+        if other is not None and other is not t:
+            problems.append(
+                Problem(
+                    t.display,
+                    path,
+                    f"{email} is already a user of tenant {other.slug} ({other.display}); a user belongs to one tenant",
+                    t.line_of(path),
+                )
+            )
+        users.setdefault(email.lower(), t)
     return problems
 
 

@@ -114,6 +114,8 @@ def _message(err: dict[str, Any]) -> str:  # noqa: PLR0911 - one answer per erro
     if kind == "string_pattern_mismatch":
         pattern = str(err.get("ctx", {}).get("pattern", ""))
         return f"{value!r} is not {PATTERN_WORDS.get(pattern, 'of the expected form (' + pattern + ')')}"
+    if kind == "too_short":
+        return "must list at least one entry (an e-mail address: the tenant needs an admin)"
     if kind in ("int_type", "int_parsing"):
         return f"{value!r} is not a whole number"
     if kind == "value_error":

@@ -104,6 +104,9 @@ class TenantSpec(Strict):
     plan: Literal["bronze", "silver", "gold", "platinum"]
     seats: Annotated[StrictInt, Field(gt=0)]
     contact: Contact
+    # The tenant's admins (e-mail addresses): its Keycloak group tenant-<slug>-admins, which may
+    # administer its Kubernetes namespace and OpenStack project. At least one.
+    admins: Annotated[list[Email], Field(min_length=1)]
     quotas: Quotas = Field(default_factory=Quotas)
     network: Network = Field(default_factory=Network)
     features: list[Feature] | None = None
@@ -117,6 +120,10 @@ class TenantSpec(Strict):
 
     def effective_quotas(self) -> dict[QuotaName, int]:
         return self.plan_info.quotas(self.quotas.given())
+
+    def users(self) -> list[str]:
+        """Every user the tenant file names (admins and workspace members), lower-case, once each."""
+        return sorted({e.lower() for e in [*self.admins, *(m for w in self.workspaces for m in w.members)]})
 
     def effective_features(self) -> list[str]:
         return list(self.features) if self.features is not None else list(self.plan_info.features)
@@ -164,6 +171,10 @@ def plan_problems(spec: TenantSpec) -> list[tuple[str, str]]:
         out.append(("features", "lists a feature twice"))
     if len(set(spec.apps)) != len(spec.apps):
         out.append(("apps", "lists an app twice"))
+    admins = [a.lower() for a in spec.admins]
+    for i, admin in enumerate(admins):
+        if admin in admins[:i]:
+            out.append((f"admins[{i}]", f"{spec.admins[i]!r} is listed twice"))
     if len(spec.apps) > plan.max_apps:
         out.append(("apps", f"{len(spec.apps)} apps; the {plan.name} plan allows {plan.max_apps}"))
     if len(spec.workspaces) > plan.max_workspaces:
@@ -174,6 +185,10 @@ def plan_problems(spec: TenantSpec) -> list[tuple[str, str]]:
     quotas = spec.effective_quotas()
     used: dict[QuotaName, int] = {"vcpus": 0, "ram_gib": 0, "gpus": 0, "volume_gib": 0}
     for i, ws in enumerate(spec.workspaces):
+        emails = [m.lower() for m in ws.members]
+        for j, email in enumerate(emails):
+            if email in emails[:j]:
+                out.append((f"workspaces[{i}].members[{j}]", f"{ws.members[j]!r} is listed twice"))
         if ws.name in seen:
             out.append((f"workspaces[{i}].name", f"{ws.name!r} is used by another workspace of this tenant"))
         seen.add(ws.name)

@@ -56,6 +56,7 @@ class NewTenant:
     welcome_message: str | None = None
     logo: str | None = None
     workspaces: list[dict[str, Any]] = field(default_factory=list)
+    admins: list[str] = field(default_factory=list)  # empty: the contact is the first admin
 
 
 def parse_quotas(items: tuple[str, ...] | list[str]) -> dict[str, int]:
@@ -92,6 +93,7 @@ def _spec(t: NewTenant, cidr: str, logo: str) -> dict[str, Any]:
         "plan": t.plan,
         "seats": t.seats,
         "contact": {"name": t.contact_name, "email": t.contact_email},
+        "admins": list(t.admins) or [t.contact_email],
     }
     if t.quotas:
         spec["quotas"] = dict(t.quotas)
