@@ -62,6 +62,11 @@ def lab_state_dir(rack: LabRack) -> Path:
     return state_dir() / "labs" / rack.name
 
 
+def keycloak_handover_dir(rack: LabRack) -> Path:
+    """Where the lab's keycloak role hands its connection over (its keycloak_fetch_dir)."""
+    return lab_state_dir(rack) / "keycloak"
+
+
 def service_host(rack: LabRack) -> LabHost | None:
     """The lab host that runs NetBox and the registry: the first service node, if the lab has one."""
     return next((h for h in rack.hosts if "service" in h.groups), None)
@@ -316,6 +321,8 @@ def run_converge(
                 "WERKRAUM_NETBOX_SEED": str(seed) if seed else "",
                 # group_vars read the lab CA and the registry's certificate from here.
                 "WERKRAUM_LAB_PKI": str(lab_pki(rack).folder),
+                # roles/keycloak hands the lab Keycloak's connection over here (werkraum/lab/tenants.py reads it).
+                "WERKRAUM_KEYCLOAK_FETCH_DIR": str(keycloak_handover_dir(rack)),
                 **(env or {}),
             },
         )

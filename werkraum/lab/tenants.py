@@ -19,6 +19,7 @@ stack), refreshed from the checkout on every run.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import time
@@ -37,7 +38,7 @@ from werkraum.infra.driver import platform as platform_driver
 from werkraum.infra.driver import tenant as tenant_driver
 from werkraum.infra.programs import platform_program, tenant_program
 from werkraum.lab import podman
-from werkraum.lab.lab import kubeconfig, lab_state_dir
+from werkraum.lab.lab import keycloak_handover_dir, kubeconfig, lab_state_dir
 from werkraum.lab.rack import LabRack
 from werkraum.paths import repo_root
 from werkraum.progress import say, step
@@ -105,6 +106,9 @@ class LabTenants(StackFolders):
         self.root = lab_state_dir(rack) / "tenants"
         self.engine_root = engine_root
         self.on_output = on_output or (lambda line: None)
+        # The programs run in this process and read the platform's Keycloak from the hand-over of
+        # the lab's keycloak role (werkraum/rack/facts.py): this lab's, not a rack's in ~/.werkraum.
+        os.environ["WERKRAUM_KEYCLOAK_FETCH_DIR"] = str(keycloak_handover_dir(rack))
 
     def _passphrase(self) -> str:
         """The passphrase of the lab stacks' secrets: made once, kept root-only beside the backend."""

@@ -9,6 +9,9 @@ Who owns what (docs/architecture.md, "Who owns which fact"):
 - the ``ceph`` role produces the cluster's fsid, its monitors and the client
   keys, and hands them to the controller (``ceph_fetch_dir``); they are read
   from there, never typed;
+- the ``keycloak`` role hands Keycloak's URL, its administrator's password and
+  the CA that verifies it to the controller (``keycloak_fetch_dir``); read from
+  there, never typed;
 - ``pulumi/platform/Pulumi.<stack>.yaml`` keeps only the product's choices
   (flavors, storage classes, the GPU resource class) and names the inventory.
 
@@ -24,7 +27,7 @@ import configparser
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +71,64 @@ class CephFacts:
 
 
 @dataclass(frozen=True)
+class KeycloakFacts:
+    """What the keycloak role handed to the controller: read from ``directory``."""
+
+    directory: Path
+    url: str
+    admin_user: str
+    admin_password: str = field(repr=False)
+    ca_file: Path
+    address: str = ""  # the service node's address, when no DNS knows the URL's name (the lab)
+
+
+def keycloak_dir() -> Path:
+    """Where the keycloak role hands its connection over (its ``keycloak_fetch_dir`` default).
+
+    ``WERKRAUM_KEYCLOAK_FETCH_DIR`` names another folder (the lab's state folder, a
+    converge run on another machine).
+    """
+    if os.environ.get("WERKRAUM_KEYCLOAK_FETCH_DIR"):
+        return Path(os.environ["WERKRAUM_KEYCLOAK_FETCH_DIR"])
+    return Path(os.environ.get("HOME", str(Path.home()))) / ".werkraum" / "keycloak"
+
+
+def read_keycloak_facts(directory: Path) -> KeycloakFacts | None:
+    """The connection the keycloak role wrote; None before it ran."""
+    conn = directory / "connection.yml"
+    if not conn.is_file():
+        return None
+    try:
+        data = yaml.safe_load(conn.read_text())
+        facts = KeycloakFacts(
+            directory=directory,
+            url=str(data["url"]).rstrip("/"),
+            admin_user=str(data["admin_user"]),
+            admin_password=str(data["admin_password"]),
+            ca_file=directory / "ca.crt",
+            address=str(data.get("address") or ""),
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise WerkraumError(
+            f"{conn}: not the connection the keycloak role writes ({type(exc).__name__}: {exc})",
+            hint="converge the service nodes again (ansible/service.yml): the role rewrites it",
+        ) from None
+    if not facts.ca_file.is_file():
+        raise WerkraumError(
+            f"{facts.ca_file} is missing beside {conn}",
+            hint="converge the service nodes again (ansible/service.yml): the keycloak role hands both over",
+        )
+    return facts
+
+
+@dataclass(frozen=True)
 class RackFacts:
     inventory: Path
     settings: dict[str, Any]  # platform setting -> value
     sources: dict[str, str]  # platform setting -> "file: variable" it came from
     ceph_expected: bool  # the inventory has Ceph hosts that run the role
     ceph: CephFacts | None
+    keycloak: KeycloakFacts | None = None
 
     def reserved_networks(self) -> list[tuple[str, ipaddress.IPv4Network]]:
         """Networks inside the rack that no tenant network may overlap, with what each is."""
@@ -246,4 +301,11 @@ def load_rack_facts(inventory: Path, *, ceph: bool = True) -> RackFacts:
     expected = _ceph_expected(folder)
     handed_over = _ceph_dir(folder, values, renderer) if expected and ceph else None
     facts = read_ceph_facts(handed_over) if handed_over else None
-    return RackFacts(inventory=folder, settings=settings, sources=sources, ceph_expected=expected, ceph=facts)
+    return RackFacts(
+        inventory=folder,
+        settings=settings,
+        sources=sources,
+        ceph_expected=expected,
+        ceph=facts,
+        keycloak=read_keycloak_facts(keycloak_dir()) if ceph else None,
+    )

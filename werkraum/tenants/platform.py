@@ -70,6 +70,16 @@ class StorageClassSpec(_Strict):
         return self
 
 
+class KeycloakSpec(_Strict):
+    """How the programs reach the platform's Keycloak: the keycloak role's hand-over (werkraum/rack/facts.py)."""
+
+    url: str
+    admin_user: str = "admin"
+    admin_password: str = Field(repr=False)
+    ca_file: str = ""  # a CA bundle that verifies Keycloak; "": the system's
+    address: str = ""  # where to reach the URL's host when no DNS knows it (the lab); "": DNS
+
+
 class PlatformSpec(_Strict):
     domain: str
     management_cidr: str
@@ -108,6 +118,28 @@ class PlatformSpec(_Strict):
     # (the limits stay; GPUs are whole devices and stay too). 100 on a rack: what a pod
     # asks is reserved for it. The lab's worker is a container on a 2-core machine.
     kubernetes_requests_percent: Annotated[StrictInt, Field(ge=1, le=100)] = 100
+    # The identity provider (docs/identity.md): one realm holds every tenant's groups and
+    # clients; kube-apiserver trusts its issuer for this client id (the audience).
+    keycloak_realm: str = "werkraum"
+    keycloak_kubernetes_client: str = "kubernetes"
+    # From the keycloak role's hand-over; None before the service nodes were converged.
+    keycloak: KeycloakSpec | None = None
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The issuer every app and kube-apiserver trusts ("" before Keycloak is known)."""
+        return f"{self.keycloak.url}/realms/{self.keycloak_realm}" if self.keycloak else ""
+
+    def require_keycloak(self) -> KeycloakSpec:
+        if self.keycloak is None:
+            raise WerkraumError(
+                "the platform's Keycloak is not known yet: its realm, the tenants' groups and their apps' "
+                "OIDC clients need it",
+                hint="converge the service nodes first (ansible/service.yml): the keycloak role hands its URL "
+                "and administrator to the controller (keycloak_fetch_dir, ~/.werkraum/keycloak by default; "
+                "WERKRAUM_KEYCLOAK_FETCH_DIR names another)",
+            )
+        return self.keycloak
 
     @property
     def rbd_storage_classes(self) -> list[StorageClassSpec]:
@@ -130,6 +162,7 @@ class PlatformSpec(_Strict):
             "image_registry": self.image_registry,
             "domain": self.domain,
             "requests_percent": self.kubernetes_requests_percent,
+            "oidc_issuer": self.oidc_issuer,
         }
 
     def reserved_networks(self) -> list[tuple[str, ipaddress.IPv4Network]]:
@@ -169,6 +202,16 @@ def rack_settings(inventory: str, where: str) -> tuple[dict[str, Any], dict[str,
         values["ceph_kubernetes_key"] = facts.ceph.kubernetes_key
         for key in ("ceph_cluster_id", "ceph_monitors", "ceph_kubernetes_key"):
             sources[key] = f"{facts.ceph.directory} (handed over by the ceph role)"
+    if facts.keycloak is not None:
+        k = facts.keycloak
+        values["keycloak"] = {
+            "url": k.url,
+            "admin_user": k.admin_user,
+            "admin_password": k.admin_password,
+            "ca_file": str(k.ca_file),
+            "address": k.address,
+        }
+        sources["keycloak"] = f"{k.directory} (handed over by the keycloak role)"
     return values, sources
 
 
