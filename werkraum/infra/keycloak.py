@@ -27,6 +27,7 @@ from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 import pulumi
 from pulumi import dynamic
 from werkraum.errors import WerkraumError
+from werkraum.identity.pinned import pin
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class KeycloakConnection:
     password: pulumi.Input[str]
     # A CA bundle that signs Keycloak's certificate (the rack's CA); "": the system's.
     ca_path: str = ""
+    # The address to reach the URL's host at, when no DNS knows the name (the lab); "": DNS.
+    address: str = ""
 
     def inputs(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class KeycloakConnection:
             "admin_user": self.username,
             "admin_password": pulumi.Output.secret(self.password),
             "ca_path": self.ca_path,
+            "address": self.address,
         }
 
 
@@ -63,6 +67,7 @@ def admin(props: Mapping[str, Any], realm: str = "master") -> Iterator[KeycloakA
             verify=str(props.get("ca_path") or "") or True,
             timeout=30,
         )
+        pin(connection._s, url, str(props.get("address") or ""))  # the session python-keycloak sends with
         yield KeycloakAdmin(connection=connection)
     except KeycloakConnectionError as exc:
         raise WerkraumError(
@@ -87,7 +92,7 @@ def _said(exc: KeycloakError) -> str:
     return body.decode(errors="replace") if isinstance(body, bytes) else str(body or exc.error_message)
 
 
-_CONNECTION = ("server_url", "admin_user", "admin_password", "ca_path")
+_CONNECTION = ("server_url", "admin_user", "admin_password", "ca_path", "address")
 
 
 def _unless_gone(call: Any, *args: Any) -> None:
@@ -117,24 +122,56 @@ def _diff(
 
 # --- the realm -----------------------------------------------------------------------------
 
+# The user events the realm keeps: sign-ins, which the seat count reads (werkraum/identity/seats.py).
+LOGIN_EVENTS = ("LOGIN", "CODE_TO_TOKEN")
+
+
+def _user_profile(kc: KeycloakAdmin, realm: str) -> None:
+    """The realm's user profile as the tenant files need it: first and last name optional (the files name
+    users by e-mail only, and Keycloak's default profile would stop each one's first sign-in at an "update
+    profile" form), and attributes outside the profile kept for administrators only (MADE_BY, which
+    Keycloak 24 and later would otherwise drop)."""
+    kc.change_current_realm(realm)
+    try:
+        profile = kc.get_realm_users_profile()
+        for attribute in profile.get("attributes", []):
+            if attribute.get("name") in ("firstName", "lastName"):
+                attribute.pop("required", None)
+        profile["unmanagedAttributePolicy"] = "ADMIN_EDIT"
+        kc.update_realm_users_profile(profile)
+    finally:
+        kc.change_current_realm("master")
+
+
+def _realm_payload(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "displayName": props["display_name"],
+        "eventsEnabled": True,
+        "enabledEventTypes": list(LOGIN_EVENTS),
+        "eventsExpiration": int(props["login_events_days"]) * 86400,
+    }
+
 
 class RealmProvider(dynamic.ResourceProvider):
     """A realm: the platform's one realm holds every tenant's groups and clients."""
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         with admin(props) as kc:
-            kc.create_realm(
-                {"realm": props["realm"], "enabled": True, "displayName": props["display_name"]}, skip_exists=True
-            )
+            kc.create_realm({"realm": props["realm"], "enabled": True, **_realm_payload(props)}, skip_exists=True)
+            kc.update_realm(props["realm"], _realm_payload(props))  # a realm left by an earlier, failed run
+            _user_profile(kc, props["realm"])
         return dynamic.CreateResult(id_=str(props["realm"]), outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         # A new realm name is a new realm: made before the old one goes.
-        return _diff(olds, news, ("realm", "display_name"), replace_on=("realm",), delete_first=False)
+        return _diff(
+            olds, news, ("realm", "display_name", "login_events_days"), replace_on=("realm",), delete_first=False
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news) as kc:
-            kc.update_realm(news["realm"], {"displayName": news["display_name"]})
+            kc.update_realm(news["realm"], _realm_payload(news))
+            _user_profile(kc, news["realm"])
         return dynamic.UpdateResult(outs=news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -152,21 +189,37 @@ class KeycloakRealm(dynamic.Resource, module="werkraum", name="KeycloakRealm"):
         *,
         realm: str,
         display_name: str,
+        login_events_days: int = 90,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {**connection.inputs(), "realm": realm, "display_name": display_name}
+        """``login_events_days``: how long Keycloak keeps sign-in events (the seat count looks back 30 days)."""
+        props = {
+            **connection.inputs(),
+            "realm": realm,
+            "display_name": display_name,
+            "login_events_days": login_events_days,
+        }
         super().__init__(RealmProvider(), name, props, opts)
 
 
 # --- groups and their members ----------------------------------------------------------------
 
 
+# The attribute that marks a user this provider made (and may delete once it is in no group).
+MADE_BY = "werkraum-made-by"
+
+
 def _user(kc: KeycloakAdmin, email: str) -> tuple[str, bool]:
-    """The user named ``email`` (its id), made when missing; and whether it was made now."""
+    """The user named ``email`` (its id), made when missing; and whether this provider made it
+    (now, or in an earlier run that failed before its state was written)."""
     found = kc.get_user_id(email)
     if found:
-        return str(found), False
-    made = kc.create_user({"username": email, "email": email, "enabled": True}, exist_ok=True)
+        attributes = kc.get_user(found).get("attributes") or {}
+        return str(found), MADE_BY in attributes
+    made = kc.create_user(
+        {"username": email, "email": email, "enabled": True, "attributes": {MADE_BY: ["werkraum tenant stack"]}},
+        exist_ok=True,
+    )
     return str(made), True
 
 
@@ -183,7 +236,7 @@ class GroupProvider(dynamic.ResourceProvider):
                 kc.create_group({"name": props["name"]}, skip_exists=True)
                 or kc.get_group_by_path(f"/{props['name']}")["id"]
             )
-            made = self._set_members(kc, str(group_id), [], list(props["members"]))
+            made = self._set_members(kc, str(group_id), list(props["members"]))
         return dynamic.CreateResult(id_=str(group_id), outs={**props, "group_id": group_id, "made_users": made})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
@@ -191,8 +244,8 @@ class GroupProvider(dynamic.ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news, news["realm"]) as kc:
-            made = self._set_members(kc, id_, list(olds.get("members", [])), list(news["members"]))
-            kept = self._drop_strays(kc, list(olds.get("made_users") or []) + made)
+            made = self._set_members(kc, id_, list(news["members"]))
+            kept = self._drop_strays(kc, sorted(set(olds.get("made_users") or []) | set(made)))
         return dynamic.UpdateResult(outs={**news, "group_id": id_, "made_users": kept})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -201,22 +254,22 @@ class GroupProvider(dynamic.ResourceProvider):
             self._drop_strays(kc, list(props.get("made_users", [])))
 
     @staticmethod
-    def _set_members(kc: KeycloakAdmin, group_id: str, old: list[str], new: list[str]) -> list[str]:
-        """Make the group's members exactly ``new`` (adding the missing, removing those it had from ``old``)."""
-        made: list[str] = []
+    def _set_members(kc: KeycloakAdmin, group_id: str, new: list[str]) -> list[str]:
+        """Make the group's members exactly ``new`` (adding the missing, removing the others); return the
+        ids of its members this provider made (MADE_BY), whoever added them to the group."""
+        ours: list[str] = []
         present = {m["username"]: m["id"] for m in kc.get_group_members(group_id, {"max": 10000})}
         for email in new:
-            if email.lower() in present:
-                continue
-            user_id, created = _user(kc, email)
-            if created:
-                made.append(user_id)
-            kc.group_user_add(user_id, group_id)
+            user_id, made_by_us = _user(kc, email)
+            if made_by_us:
+                ours.append(user_id)
+            if email.lower() not in present:
+                kc.group_user_add(user_id, group_id)
         wanted = {e.lower() for e in new}
         for username, user_id in present.items():
             if username not in wanted:
                 kc.group_user_remove(user_id, group_id)
-        return made
+        return ours
 
     @staticmethod
     def _drop_strays(kc: KeycloakAdmin, made: list[str]) -> list[str]:
@@ -281,7 +334,7 @@ def _client_payload(props: Mapping[str, Any]) -> dict[str, Any]:
         "name": props["display_name"],
         "enabled": True,
         "protocol": "openid-connect",
-        "publicClient": False,
+        "publicClient": bool(props.get("public")),
         "standardFlowEnabled": True,
         "directAccessGrantsEnabled": False,
         "serviceAccountsEnabled": False,
@@ -291,24 +344,37 @@ def _client_payload(props: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _secret(kc: KeycloakAdmin, uuid: str, props: Mapping[str, Any]) -> str:
+    """A confidential client's secret; a public client (a CLI's, e.g. kubectl's) has none."""
+    return "" if props.get("public") else str(kc.get_client_secrets(uuid)["value"])
+
+
 class ClientProvider(dynamic.ResourceProvider):
-    """A confidential OIDC client (authorization code with PKCE) whose tokens carry the user's groups."""
+    """An OIDC client (authorization code with PKCE) whose tokens carry the user's groups: confidential
+    for an app, public for a command-line tool on the user's machine."""
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         with admin(props, props["realm"]) as kc:
-            uuid = kc.create_client({**_client_payload(props), "protocolMappers": [GROUPS_MAPPER]})
-            secret = kc.get_client_secrets(uuid)["value"]
+            uuid = kc.get_client_id(props["client_id"])  # left by an earlier run that failed before its state
+            if uuid:
+                kc.update_client(uuid, _client_payload(props))
+            else:
+                uuid = kc.create_client({**_client_payload(props), "protocolMappers": [GROUPS_MAPPER]})
+            secret = _secret(kc, str(uuid), props)
         return dynamic.CreateResult(id_=str(uuid), outs={**props, "client_secret": secret})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         return _diff(
-            olds, news, ("realm", "client_id", "display_name", "redirect_uris"), replace_on=("realm", "client_id")
+            olds,
+            news,
+            ("realm", "client_id", "display_name", "redirect_uris", "public"),
+            replace_on=("realm", "client_id"),
         )
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         with admin(news, news["realm"]) as kc:
             kc.update_client(id_, _client_payload(news))
-            secret = kc.get_client_secrets(id_)["value"]
+            secret = _secret(kc, id_, news)
         return dynamic.UpdateResult(outs={**news, "client_secret": secret})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -328,6 +394,7 @@ class KeycloakClient(dynamic.Resource, module="werkraum", name="KeycloakClient")
         client_id: str,
         display_name: str,
         redirect_uris: Sequence[str],
+        public: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -336,6 +403,7 @@ class KeycloakClient(dynamic.Resource, module="werkraum", name="KeycloakClient")
             "client_id": client_id,
             "display_name": display_name,
             "redirect_uris": list(redirect_uris),
+            "public": public,
             "client_secret": None,
         }
         secret = pulumi.ResourceOptions(additional_secret_outputs=["client_secret"])

@@ -20,5 +20,10 @@ def admin_group(slug: str) -> str:
     return f"tenant-{slug}-admins"
 
 
+def member_group(slug: str) -> str:
+    """Everyone who may use the tenant's apps (its admins and its workspaces' members), in Keycloak."""
+    return f"tenant-{slug}-members"
+
+
 def labels(slug: str, plan: str, **extra: str) -> dict[str, str]:
     return {TENANT_LABEL: slug, PLAN_LABEL: plan, MANAGED_LABEL: "werkraum", **extra}

@@ -21,16 +21,30 @@ from pulumi.runtime.sync_await import _sync_await
 
 import pulumi
 
+# What an offline plan records for a value only a provider knows (a Keycloak client's secret).
+COMPUTED = "(computed when applied)"
+# How the mock monitor hands a secret input over: a signature key beside its value.
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
 
 def plain_numbers(value: Any) -> Any:
-    """Floats that are whole numbers back to ints (the mock monitor turns numbers into floats)."""
+    """Floats that are whole numbers back to ints (the mock monitor turns numbers into floats); values
+    not known before a provider runs as ``COMPUTED``; a secret as its value."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, pulumi.output.Unknown):
+        return COMPUTED
+    if isinstance(value, dict) and value.get(_SECRET_SIG) and "value" in value:
+        return plain_numbers(value["value"])
     if isinstance(value, dict):
         return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain_numbers(v) for v in value]
     return value
+
+
+# The type prefix of Python dynamic resources (the Keycloak objects, werkraum/infra/keycloak.py).
+DYNAMIC_PREFIX = "pulumi-python:dynamic"
 
 
 @dataclass
@@ -40,6 +54,17 @@ class Recorded:
     inputs: dict[str, Any]
     protect: bool = False
     custom: bool = True
+
+    @property
+    def declared(self) -> dict[str, Any]:
+        """The inputs without those computed when applied (what a schema can check offline)."""
+
+        def drop(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: drop(v) for k, v in value.items() if v != COMPUTED}
+            return [drop(v) for v in value if v != COMPUTED] if isinstance(value, list) else value
+
+        return dict(drop(self.inputs))
 
     @property
     def is_kubernetes(self) -> bool:
@@ -56,8 +81,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             return f"{args.name}-id", {**args.inputs, "outputs": self.stack_outputs}
-        self.resources.append(Recorded(args.typ, args.name, plain_numbers(dict(args.inputs)), custom=bool(args.custom)))
+        inputs = dict(args.inputs)
+        dynamic = args.typ.startswith(DYNAMIC_PREFIX)
+        if dynamic:  # not the pickled provider, nor the Keycloak administrator's password
+            inputs = {k: v for k, v in inputs.items() if k not in ("__provider", "admin_password")}
+        self.resources.append(Recorded(args.typ, args.name, plain_numbers(inputs), custom=bool(args.custom)))
         state = dict(args.inputs)
+        if dynamic:  # what only the provider knows after a create (a client's secret, a group's id)
+            state = {k: COMPUTED if v is None else v for k, v in state.items()}
         if args.typ.startswith("kubernetes:") and "metadata" in state:
             state["metadata"] = {"name": args.name, **state["metadata"]}
         return f"{args.name}-id", state

@@ -8,7 +8,7 @@ from typing import Any
 from werkraum.infra.offline import OfflinePlan, run_offline
 from werkraum.infra.programs import tenant_program
 from werkraum.tenants.loader import TenantFile
-from werkraum.tenants.platform import PlatformSpec
+from werkraum.tenants.platform import KeycloakSpec, PlatformSpec
 
 TENANT_PROJECT = "werkraum-tenant"
 
@@ -23,13 +23,19 @@ def mock_platform_outputs(platform: PlatformSpec) -> dict[str, Any]:
     }
 
 
+# What an offline plan's Keycloak objects name as their connection: the mocks never connect, and
+# the handed-over administrator's password must not appear in a plan (`tenant plan --json`).
+OFFLINE_KEYCLOAK = KeycloakSpec(url="https://keycloak.offline.invalid", admin_password="(offline plan)")
+
+
 def offline_plan(tenant: TenantFile, platform: PlatformSpec, stacks_dir: Path) -> OfflinePlan:
+    offline = platform.model_copy(update={"keycloak": OFFLINE_KEYCLOAK})
     return run_offline(
-        lambda: tenant_program(stacks_dir=stacks_dir, platform_spec=platform),
+        lambda: tenant_program(stacks_dir=stacks_dir, platform_spec=offline),
         project=TENANT_PROJECT,
         stack=tenant.slug,
         config=tenant.config,
-        stack_outputs=mock_platform_outputs(platform),
+        stack_outputs=mock_platform_outputs(offline),
         outputs=lambda t: t.partner_outputs,
     )
 

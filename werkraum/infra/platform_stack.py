@@ -11,6 +11,7 @@ import pulumi_openstack as openstack
 
 import pulumi
 from werkraum.errors import WerkraumError
+from werkraum.infra.sso import PlatformIdentity
 from werkraum.tenants.platform import PlatformSpec, StorageClassSpec
 
 
@@ -165,8 +166,8 @@ class PlatformKubernetes(pulumi.ComponentResource):
 
 
 class PlatformStack(pulumi.ComponentResource):
-    """The platform stack: its OpenStack half (where the rack runs OpenStack) and its Kubernetes half,
-    and the outputs tenants read."""
+    """The platform stack: its OpenStack half (where the rack runs OpenStack), its Kubernetes half,
+    its realm in Keycloak, and the outputs tenants read."""
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("werkraum:platform:Platform", name, None, opts)
@@ -174,9 +175,11 @@ class PlatformStack(pulumi.ComponentResource):
         # A platform without OpenStack (spec.openstack false) declares only its Kubernetes half.
         self.openstack = PlatformOpenStack(name, spec, opts=child) if spec.openstack else None
         self.kubernetes = PlatformKubernetes(name, spec, opts=child)
+        self.identity = PlatformIdentity(name, spec, opts=child)
         self.outputs: dict[str, pulumi.Input[object]] = {
             **spec.settings_outputs(),
             **(self.openstack.outputs if self.openstack is not None else {}),
             **self.kubernetes.outputs,
+            **self.identity.outputs,
         }
         self.register_outputs(self.outputs)

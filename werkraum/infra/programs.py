@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 from werkraum.infra.platform_stack import PlatformStack
+from werkraum.infra.sso import IdentityPlatform
 from werkraum.infra.tenant import KubernetesPlatform, OpenStackPlatform, TenantStack
 from werkraum.paths import repo_root
 from werkraum.tenants.loader import load_tenant_file, stack_file
@@ -78,6 +79,7 @@ def tenant_program(
         t.spec,
         openstack=OpenStackPlatform.read(t.platform, spec) if spec.openstack else None,
         kubernetes=KubernetesPlatform.read(t.platform),
+        identity=IdentityPlatform.from_spec(spec),
         stacks_dir=t.stacks_dir,
         offboard=t.offboard,
         opts=opts,

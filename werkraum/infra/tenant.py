@@ -14,6 +14,7 @@ from pathlib import Path
 import pulumi
 from werkraum.infra.identity import TenantIdentity
 from werkraum.infra.network import TenantNetwork
+from werkraum.infra.sso import IdentityPlatform, TenantIdentityProvider
 from werkraum.infra.tenant_apps import BrandingInput, TenantApps, WorkspaceInput
 from werkraum.infra.tenant_kubernetes import TenantKubernetes
 from werkraum.infra.tenant_quotas import TenantQuotas
@@ -204,6 +205,7 @@ def partner_outputs(
     protect: bool,
     kubernetes: TenantOnKubernetes,
     openstack: TenantOpenStack | None = None,
+    identity: TenantIdentityProvider | None = None,
 ) -> dict[str, pulumi.Input[object]]:
     """The outputs a partner reads, from the halves a program declared."""
     return {
@@ -214,6 +216,7 @@ def partner_outputs(
         "monthly_seat_revenue_eur": spec.seats * spec.plan_info.price_eur_per_seat,
         **(openstack.outputs if openstack is not None else {}),
         **kubernetes.outputs,
+        **(identity.outputs if identity is not None else {}),
         "quotas": dict(spec.effective_quotas()),
         "features": spec.effective_features(),
         "protected": protect,
@@ -224,6 +227,7 @@ class TenantStack(pulumi.ComponentResource):
     """A whole tenant: the OpenStack half and the Kubernetes half of one tenant file.
 
     ``openstack`` None: the platform runs no OpenStack (PlatformSpec.openstack), only the Kubernetes half.
+    ``identity``: the platform's Keycloak, where the tenant's groups and its apps' clients are declared.
     """
 
     def __init__(
@@ -234,6 +238,7 @@ class TenantStack(pulumi.ComponentResource):
         openstack: OpenStackPlatform | None,
         kubernetes: KubernetesPlatform,
         stacks_dir: Path,
+        identity: IdentityPlatform | None = None,
         offboard: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -245,7 +250,21 @@ class TenantStack(pulumi.ComponentResource):
             TenantOpenStack(slug, spec, openstack, protect=protect, opts=child) if openstack is not None else None
         )
         self.kubernetes = TenantOnKubernetes(slug, spec, kubernetes, stacks_dir=stacks_dir, protect=protect, opts=child)
+        self.identity = (
+            TenantIdentityProvider(
+                slug,
+                identity,
+                display_name=spec.name,
+                admins=spec.admins,
+                members=[m for w in spec.workspaces for m in w.members],
+                app_urls={f: u for f, u in self.kubernetes.apps.urls.items() if "/" not in f},
+                namespace=self.kubernetes.kubernetes.namespace_name,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.kubernetes]),
+            )
+            if identity is not None
+            else None
+        )
         self.partner_outputs = partner_outputs(
-            slug, spec, protect=protect, kubernetes=self.kubernetes, openstack=self.openstack
+            slug, spec, protect=protect, kubernetes=self.kubernetes, openstack=self.openstack, identity=self.identity
         )
         self.register_outputs(self.partner_outputs)

@@ -1,0 +1,1 @@
+"""The platform's identity provider as seen from the controller: reaching Keycloak, counting seats."""
