@@ -104,6 +104,38 @@ RESOURCE_RULES = {
 }
 
 
+# --- image rule: every image from the platform's registry --------------------------------
+
+POD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+IMAGE_REGISTRY_ENV = "WERKRAUM_IMAGE_REGISTRY"  # how the driver tells the engine's pack the registry
+
+
+def _pod_spec(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    kind, spec = props.get("kind"), props.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    return ((spec.get("template") or {}).get("spec")) or {}
+
+
+def platform_images(type_: str, props: Mapping[str, Any], registry: str) -> list[str]:
+    """Every container of a pod comes from the platform's registry (GDPR, air-gapped racks: docs/mirror.md)."""
+    if not type_.startswith("kubernetes:") or props.get("kind") not in POD_KINDS:
+        return []
+    pod = _pod_spec(props)
+    out = []
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        for container in pod.get(field) or []:
+            image = str(container.get("image") or "")
+            if not image.startswith(f"{registry.rstrip('/')}/"):
+                out.append(
+                    f"{field} {container.get('name', '?')}: image {image or '(none)'} is not from the platform "
+                    f"registry {registry}: mirror it there (docs/mirror.md) and name it by that reference"
+                )
+    return out
+
+
 # --- stack rule ------------------------------------------------------------------------
 
 
@@ -162,8 +194,9 @@ class Violation:
         return f"policy '{self.rule}'{where}: {self.message}"
 
 
-def violations(resources: Iterable[Res]) -> list[Violation]:
-    """Every rule of the pack over a stack's resources, as pulumi/policy runs them in the engine."""
+def violations(resources: Iterable[Res], image_registry: str) -> list[Violation]:
+    """Every rule of the pack over a stack's resources, as pulumi/policy runs them in the engine;
+    ``image_registry``: the platform's (PlatformSpec.image_registry), the only one pods may pull from."""
     resources = list(resources)
     out = [
         Violation(rule, r, msg)
@@ -171,13 +204,18 @@ def violations(resources: Iterable[Res]) -> list[Violation]:
         for rule, (fn, _) in RESOURCE_RULES.items()
         for msg in fn(r.type, r.props)
     ]
+    out += [
+        Violation("platform-images", r, msg)
+        for r in resources
+        for msg in platform_images(r.type, r.props, image_registry)
+    ]
     out += [Violation("tenant-isolation", r, msg) for r, msg in tenant_isolation_findings(resources)]
     return out
 
 
-def check_all(resources: Iterable[Res]) -> list[str]:
+def check_all(resources: Iterable[Res], image_registry: str) -> list[str]:
     """Every rule over a stack's resources: `rule: resource: message` lines (empty when compliant)."""
     return [
         f"{v.rule}: {v.resource.name}: {v.message}" if v.resource is not None else f"{v.rule}: {v.message}"
-        for v in violations(resources)
+        for v in violations(resources, image_registry)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pulumi_policy import (
     Policy,
     ReportViolation,
@@ -11,7 +13,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from werkraum.infra.policies import RESOURCE_RULES, Res, tenant_isolation_findings
+from werkraum.infra.policies import IMAGE_REGISTRY_ENV, RESOURCE_RULES, Res, platform_images, tenant_isolation_findings
 
 
 def resource_policy(name: str) -> ResourceValidationPolicy:
@@ -22,6 +24,15 @@ def resource_policy(name: str) -> ResourceValidationPolicy:
             report_violation(message, args.urn)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate)
+
+
+def validate_images(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    registry = os.environ.get(IMAGE_REGISTRY_ENV, "")
+    if not registry:
+        report_violation(f"{IMAGE_REGISTRY_ENV} is not set: the driver names the platform registry", args.urn)
+        return
+    for message in platform_images(args.resource_type, args.props, registry):
+        report_violation(message, args.urn)
 
 
 def validate_isolation(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -38,6 +49,11 @@ def validate_isolation(args: StackValidationArgs, report_violation: ReportViolat
 def tenant_policies() -> list[Policy]:
     return [
         *(resource_policy(name) for name in RESOURCE_RULES),
+        ResourceValidationPolicy(
+            name="platform-images",
+            description="Every pod's images come from the platform's registry.",
+            validate=validate_images,
+        ),
         StackValidationPolicy(
             name="tenant-isolation",
             description="One namespace with default-deny; OpenStack objects in the tenant's project.",
