@@ -76,6 +76,20 @@ def ceph_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield directory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def keycloak_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A STAND-IN for the keycloak role's hand-over, so the programs have a Keycloak to name under
+    mocks (nothing connects to it; tests/keycloak and the lab's checks use a real Keycloak)."""
+    directory = tmp_path_factory.mktemp("keycloak")
+    (directory / "connection.yml").write_text(
+        "# STAND-IN for the keycloak role's hand-over (no Keycloak behind it).\n"
+        "url: https://keycloak.stand-in.invalid\nadmin_user: admin\nadmin_password: stand-in-password\n"
+    )
+    (directory / "ca.crt").write_text("# STAND-IN: no certificate\n")
+    with _env_set("WERKRAUM_KEYCLOAK_FETCH_DIR", str(directory)):
+        yield directory
+
+
 @pytest.fixture
 def state_home(tmp_path: Path) -> Iterator[Path]:
     """Keep lab state of tests out of the user's ~/.local/state."""

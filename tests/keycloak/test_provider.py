@@ -18,11 +18,25 @@ from keycloak.exceptions import KeycloakGetError
 
 from tests.harness.keycloak import LocalKeycloak
 from werkraum.errors import WerkraumError
-from werkraum.infra.keycloak import GROUPS_MAPPER, ClientProvider, GroupProvider, RealmProvider, admin
+from werkraum.infra.keycloak import (
+    GROUPS_MAPPER,
+    LOGIN_EVENTS,
+    MADE_BY,
+    ClientProvider,
+    GroupProvider,
+    RealmProvider,
+    admin,
+)
 
 
 def connection(kc: LocalKeycloak) -> dict[str, Any]:
-    return {"server_url": kc.url, "admin_user": kc.admin_user, "admin_password": kc.admin_password, "ca_path": ""}
+    return {
+        "server_url": kc.url,
+        "admin_user": kc.admin_user,
+        "admin_password": kc.admin_password,
+        "ca_path": "",
+        "address": "",
+    }
 
 
 def reader(kc: LocalKeycloak, realm: str) -> KeycloakAdmin:
@@ -40,7 +54,7 @@ def reader(kc: LocalKeycloak, realm: str) -> KeycloakAdmin:
 @pytest.fixture
 def realm(keycloak: LocalKeycloak) -> Any:
     name = f"werkraum-test-{secrets.token_hex(3)}"
-    props = {**connection(keycloak), "realm": name, "display_name": "Werkraum (test)"}
+    props = {**connection(keycloak), "realm": name, "display_name": "Werkraum (test)", "login_events_days": 90}
     RealmProvider().create(props)
     yield name
     RealmProvider().delete(name, props)
@@ -64,7 +78,7 @@ def test_the_providers_pickle_by_reference_as_the_engine_ships_them() -> None:
 
 def test_a_realm_is_made_renamed_for_display_and_removed(keycloak: LocalKeycloak) -> None:
     name = f"werkraum-test-{secrets.token_hex(3)}"
-    props = {**connection(keycloak), "realm": name, "display_name": "One"}
+    props = {**connection(keycloak), "realm": name, "display_name": "One", "login_events_days": 90}
     made = RealmProvider().create(props)
     assert made.id == name and reader(keycloak, "master").get_realm(name)["displayName"] == "One"
     renamed = {**props, "display_name": "Two"}
@@ -154,3 +168,99 @@ def test_a_wrong_password_and_a_keycloak_that_is_down_are_named(keycloak: LocalK
         admin(down) as kc,
     ):
         kc.get_realms()
+
+
+def test_the_realm_keeps_sign_ins_and_asks_no_names(keycloak: LocalKeycloak, realm: str) -> None:
+    kc = reader(keycloak, realm)
+    settings = kc.get_realm(realm)
+    assert settings["eventsEnabled"] is True
+    assert set(settings["enabledEventTypes"]) == set(LOGIN_EVENTS)
+    assert settings["eventsExpiration"] == 90 * 86400
+    attributes = {a["name"]: a for a in kc.get_realm_users_profile()["attributes"]}
+    assert "required" not in attributes["firstName"] and "required" not in attributes["lastName"]
+    assert kc.get_realm_users_profile()["unmanagedAttributePolicy"] == "ADMIN_EDIT"  # keeps MADE_BY
+
+
+def test_a_group_whose_first_create_failed_midway_is_finished_and_owns_its_users(
+    keycloak: LocalKeycloak, realm: str
+) -> None:
+    """Keycloak went away after the group and a user were made: the engine recorded nothing, the next
+    run's create finds both, and the user it made is still removed with the group."""
+    kc = reader(keycloak, realm)
+    kc.create_group({"name": "tenant-half-admins"})
+    kc.create_user({"username": "half@acme.example", "email": "half@acme.example", "attributes": {MADE_BY: ["x"]}})
+    kc.create_user({"username": "byhand@acme.example", "email": "byhand@acme.example"})
+    props = {
+        **connection(keycloak),
+        "realm": realm,
+        "name": "tenant-half-admins",
+        "members": ["byhand@acme.example", "half@acme.example"],
+        "group_id": None,
+        "made_users": None,
+    }
+    made = GroupProvider().create(props)
+    assert members(kc, made.id) == ["byhand@acme.example", "half@acme.example"]
+    GroupProvider().delete(made.id, outs(made))
+    assert kc.get_user_id("half@acme.example") is None
+    assert kc.get_user_id("byhand@acme.example") is not None  # not made by the provider: kept
+
+
+def test_a_client_left_by_a_failed_run_is_taken_over_and_a_public_client_has_no_secret(
+    keycloak: LocalKeycloak, realm: str
+) -> None:
+    kc = reader(keycloak, realm)
+    left = kc.create_client({"clientId": "kubernetes", "publicClient": False})
+    props = {
+        **connection(keycloak),
+        "realm": realm,
+        "client_id": "kubernetes",
+        "display_name": "Kubernetes (kubectl)",
+        "redirect_uris": ["http://localhost:8000/*"],
+        "public": True,
+        "client_secret": None,
+    }
+    made = ClientProvider().create(props)
+    assert made.id == left
+    assert outs(made)["client_secret"] == ""
+    assert kc.get_client(left)["publicClient"] is True
+
+
+def test_a_member_signs_in_through_the_login_form_and_counts_as_an_active_seat(
+    keycloak: LocalKeycloak, realm: str
+) -> None:
+    import datetime
+
+    import requests
+
+    from tests.harness.oidc import browser_login, claims
+    from werkraum.identity.seats import group_members, signed_in_since
+
+    base = {**connection(keycloak), "realm": realm}
+    ClientProvider().create(
+        {
+            **base,
+            "client_id": "kubernetes",
+            "display_name": "Kubernetes",
+            "redirect_uris": ["http://localhost:8000/*"],
+            "public": True,
+            "client_secret": None,
+        }
+    )
+    for group in ("tenant-acme-admins", "tenant-acme-members"):
+        GroupProvider().create({**base, "name": group, "members": ["ada@acme.example", "bob@acme.example"]})
+    kc = reader(keycloak, realm)
+    ada = kc.get_user_id("ada@acme.example")
+    kc.set_user_password(ada, "a-test-password-1", temporary=False)
+    tokens = browser_login(
+        requests.Session(), f"{keycloak.url}/realms/{realm}", "kubernetes", "ada@acme.example", "a-test-password-1"
+    )
+    token = claims(tokens["id_token"])
+    assert token["preferred_username"] == "ada@acme.example"
+    assert set(token["groups"]) == {"tenant-acme-admins", "tenant-acme-members"}
+    assert token["aud"] == "kubernetes"
+    users = group_members(kc, "acme")
+    active = signed_in_since(kc, datetime.date.today() - datetime.timedelta(days=30))
+    assert len(users) == 2
+    assert active.intersection(users) == {ada}
+    with pytest.raises(WerkraumError, match="no group tenant-nobody-members"):
+        group_members(kc, "nobody")

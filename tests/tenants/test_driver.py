@@ -113,7 +113,7 @@ def test_an_invalid_file_never_reaches_the_engine(stacks: Path, fleet: Fleet) ->
 
 def test_stack_wide_findings_name_no_resource() -> None:
     namespaces = [Res("kubernetes:core/v1:Namespace", n, {"kind": "Namespace", "metadata": {"name": n}}) for n in "ab"]
-    found = violations(namespaces)
+    found = violations(namespaces, "registry.example/werkraum")
     assert Violation("tenant-isolation", None, "a tenant stack declares exactly one Namespace (found 2)") in found
     assert str(found[0]).startswith("policy '")
     assert "policy 'tenant-isolation': a tenant stack declares exactly one Namespace (found 2)" in map(str, found)

@@ -33,7 +33,10 @@ def test_example_validates_plans_and_passes_the_pack(path: Path) -> None:
     assert tenant.spec is not None
     plan = offline_plan(tenant, fleet.platform, EXAMPLES)
     assert plan.outputs["tenant"] == tenant.slug
-    assert check_all([Res(r.type, r.name, r.inputs) for r in plan.resources if r.custom]) == []
+    assert (
+        check_all([Res(r.type, r.name, r.inputs) for r in plan.resources if r.custom], fleet.platform.image_registry)
+        == []
+    )
     for r in plan.resources:
         if r.is_kubernetes:
-            kubernetes_validate.validate(r.inputs, fleet.platform.kubernetes_version, strict=True)
+            kubernetes_validate.validate(r.declared, fleet.platform.kubernetes_version, strict=True)

@@ -19,7 +19,7 @@ def test_kubernetes_objects_match_the_schema(slug: str, plans: dict[str, Offline
     assert len(objects) > 15
     version = fleet.platform.kubernetes_version
     for obj in objects:
-        kubernetes_validate.validate(obj.inputs, version, strict=True)  # raises on the first error
+        kubernetes_validate.validate(obj.declared, version, strict=True)  # raises on the first error
 
 
 def test_the_validator_catches_a_wrong_object(plans: dict[str, OfflinePlan], fleet: Fleet) -> None:

@@ -21,10 +21,12 @@ from werkraum.infra.policies import (
     complete_openstack_quotas,
     kubernetes_quota_complete,
     no_world_open_ingress,
+    platform_images,
     tenant_isolation,
     tenant_labels,
 )
 from werkraum.infra.policy_pack import resource_policy, tenant_policies, validate_isolation
+from werkraum.tenants.fleet import Fleet
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
@@ -123,11 +125,27 @@ def test_pack_wrappers_report_through_pulumi_policy() -> None:
         "complete-openstack-quotas",
         "kubernetes-quota-complete",
         "tenant-labels",
+        "platform-images",
         "tenant-isolation",
     }
 
 
 @pytest.mark.parametrize("slug", tenant_slugs())
-def test_every_fixture_tenant_passes_the_pack(slug: str, plans: dict[str, OfflinePlan]) -> None:
+def test_every_fixture_tenant_passes_the_pack(slug: str, plans: dict[str, OfflinePlan], fleet: Fleet) -> None:
     resources = [Res(r.type, r.name, r.inputs) for r in plans[slug].resources if r.custom]
-    assert check_all(resources) == []
+    assert check_all(resources, fleet.platform.image_registry) == []
+
+
+def test_an_image_from_outside_the_platform_registry_is_refused() -> None:
+    pod = {"containers": [{"name": "app", "image": "docker.io/library/nginx:1.27"}]}
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": pod}}}
+    cron = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}}}
+    registry = "registry.werkraum.example/werkraum"
+    for props in (deployment, cron, {"kind": "Pod", "spec": pod}):
+        (found,) = platform_images("kubernetes:apps/v1:Deployment", props, registry)
+        assert "docker.io/library/nginx:1.27 is not from the platform registry" in found
+    # a look-alike host is not the registry
+    fake = {"kind": "Pod", "spec": {"containers": [{"name": "x", "image": f"{registry}.evil.example/x:1"}]}}
+    assert platform_images("kubernetes:core/v1:Pod", fake, registry)
+    good = {"kind": "Pod", "spec": {"containers": [{"name": "x", "image": f"{registry}/chat:1.4.2"}]}}
+    assert platform_images("kubernetes:core/v1:Pod", good, registry) == []
