@@ -1,6 +1,11 @@
 """What the keycloak role leaves on a Debian 13 service node: Keycloak behind TLS, issuing tokens."""
 
 import json
+import os
+import stat
+from pathlib import Path
+
+import yaml
 
 NAME = "id.molecule.test"
 # Through the TLS proxy by the public name (the certificate is the proxy's own, self-signed).
@@ -88,3 +93,19 @@ def test_a_backup_is_made_and_is_a_dump_of_the_realms(host):
     assert dumps and all(d.startswith("keycloak-") and d.endswith(".dump") for d in dumps)
     listing = host.check_output(f"pg_restore --list /var/backups/keycloak/{dumps[-1]}")
     assert "TABLE DATA public realm " in listing and "TABLE DATA public user_entity " in listing
+
+
+def test_the_connection_is_handed_to_the_controller_root_only(host):
+    folder = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "keycloak-handover"
+    connection = folder / "connection.yml"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in (connection, folder / "ca.crt"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    data = yaml.safe_load(connection.read_text())
+    assert data["url"] == f"https://{NAME}"
+    assert data["admin_user"] == "admin"
+    assert data["admin_password"] == _admin_password(host)
+    assert data["address"] == ""
+    # No CA given: the certificate the proxy serves (self-signed) is what verifies it.
+    served = host.file("/etc/ssl/certs/keycloak.crt").content_string
+    assert (folder / "ca.crt").read_text() == served
