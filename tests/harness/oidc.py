@@ -31,7 +31,8 @@ def browser_login(
     redirect_uri: str = "http://localhost:8000/callback",
     verify: str | bool = True,
 ) -> dict[str, Any]:
-    """The token response (id_token, access_token, ...) of ``username`` signing in to ``client_id``."""
+    """The token response (id_token, access_token, ...) of ``username`` signing in to ``client_id``;
+    a session that signed in before is sent straight back with a code, as a browser is."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(12)
@@ -44,28 +45,32 @@ def browser_login(
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    page = session.get(f"{issuer}/protocol/openid-connect/auth?{urlencode(query)}", verify=verify, timeout=30)
-    page.raise_for_status()
-    if issuer.startswith("http://127.0.0.1"):
-        # Keycloak marks its session cookies Secure; a browser sends them to 127.0.0.1 (a secure
-        # context) over plain HTTP, Python's cookie jar does not (tests/harness/keycloak.py's server).
-        for cookie in session.cookies:
-            cookie.secure = False
-    found = FORM_ACTION.search(page.text)
-    assert found, f"no login form at {page.url}: {page.text[:300]}"
-    action = urljoin(page.url, html.unescape(found.group(1)))
-    answer = session.post(
-        action,
-        data={"username": username, "password": password, "credentialId": ""},
-        verify=verify,
-        allow_redirects=False,
-        timeout=30,
+    page = session.get(
+        f"{issuer}/protocol/openid-connect/auth?{urlencode(query)}", verify=verify, timeout=30, allow_redirects=False
     )
-    location = answer.headers.get("Location", "")
-    assert answer.status_code == 302 and location.startswith(redirect_uri), (
-        f"signing in as {username} did not redirect to {redirect_uri} ({answer.status_code}): "
-        f"{location or answer.text[:400]}"
-    )
+    location = page.headers.get("Location", "")
+    if not (page.status_code == 302 and location.startswith(redirect_uri)):  # no session yet: the login form
+        page.raise_for_status()
+        if issuer.startswith("http://127.0.0.1"):
+            # Keycloak marks its session cookies Secure; a browser sends them to 127.0.0.1 (a secure
+            # context) over plain HTTP, Python's cookie jar does not (tests/harness/keycloak.py's server).
+            for cookie in session.cookies:
+                cookie.secure = False
+        found = FORM_ACTION.search(page.text)
+        assert found, f"no login form at {page.url}: {page.text[:300]}"
+        action = urljoin(page.url, html.unescape(found.group(1)))
+        answer = session.post(
+            action,
+            data={"username": username, "password": password, "credentialId": ""},
+            verify=verify,
+            allow_redirects=False,
+            timeout=30,
+        )
+        location = answer.headers.get("Location", "")
+        assert answer.status_code == 302 and location.startswith(redirect_uri), (
+            f"signing in as {username} did not redirect to {redirect_uri} ({answer.status_code}): "
+            f"{location or answer.text[:400]}"
+        )
     params = parse_qs(urlsplit(location).query)
     assert params.get("state") == [state], location
     token = session.post(

@@ -67,7 +67,10 @@ def admin(props: Mapping[str, Any], realm: str = "master") -> Iterator[KeycloakA
             verify=str(props.get("ca_path") or "") or True,
             timeout=30,
         )
-        pin(connection._s, url, str(props.get("address") or ""))  # the session python-keycloak sends with
+        # The sessions python-keycloak sends with: the admin API's and the token endpoint's (its own client).
+        address = str(props.get("address") or "")
+        pin(connection._s, url, address)
+        pin(connection.keycloak_openid.connection._s, url, address)
         yield KeycloakAdmin(connection=connection)
     except KeycloakConnectionError as exc:
         raise WerkraumError(
