@@ -44,12 +44,12 @@ PREFIX = "10.232.7"
 HOSTS = {"gpu-01": ("gpu", 11), "ceph-01": ("ceph", 21), "control-01": ("control", 31), "service-01": ("service", 41)}
 # What each host's firewall opens: common's SSH and node exporter everywhere, NTP on the
 # control node (it serves the lab's time), NetBox's HTTPS and redirect and the registry's
-# HTTPS on the service node.
+# HTTPS (pulls, and pushes on 5443) on the service node.
 OPEN_PORTS = {
     "gpu-01": {"22", "9100"},
     "ceph-01": {"22", "9100"},
     "control-01": {"22", "9100", "123"},
-    "service-01": {"22", "9100", "443", "80", "5000"},
+    "service-01": {"22", "9100", "443", "80", "5000", "5443"},
 }
 ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOkpiQXQOylLsfpH/GxU3AIKpmlMdy5gYPqmzx/nEqLd labadmin@werkraum-lab"
 
@@ -225,6 +225,13 @@ def test_registry_on_service_node_is_trusted_through_the_lab_ca(lab: Lab) -> Non
     for host in ("gpu-01", "control-01"):  # the Kubernetes nodes pull from it, trusting the CA system-wide
         assert _exec(host, "python3", "-c", probe).strip() == "200", host
         assert _exec(host, "test", "-f", "/usr/local/share/ca-certificates/werkraum-lab.crt") == ""
+    # Nobody pushes through the pull site; the push site wants a push user.
+    upload = f"https://{PREFIX}.41:5000/v2/itest/blobs/uploads/"
+    assert requests.post(upload, verify=str(ca), timeout=15).status_code == 403
+    push = f"https://{PREFIX}.41:5443/v2/"
+    assert requests.get(push, verify=str(ca), timeout=15).status_code == 401
+    password = _exec("service-01", "cat", "/etc/docker/registry/secrets/push-password").strip()
+    assert requests.get(push, verify=str(ca), auth=("push", password), timeout=15).status_code == 200
 
 
 def test_netbox_backup_and_restore_round_trip(lab: Lab) -> None:

@@ -172,7 +172,7 @@ def test_push_names_every_image_not_built_yet_before_pushing_any() -> None:
     absent = {"pause": "localhost/werkraum-test-absent/pause:0.0.0"}
     pinned = dataclasses.replace(loaded, values={**loaded.values, "kubernetes_mirror_images": absent})
     with pytest.raises(WerkraumError) as err:
-        push.push_images(pinned, "127.0.0.1:1")
+        push.push_images(pinned, push.PushTarget("127.0.0.1:1"))
     assert "not built yet: localhost/werkraum-test-absent/pause:0.0.0" in err.value.what
     assert "werkraum mirror images pause" in (err.value.hint or "")
 
@@ -181,7 +181,7 @@ def test_push_refuses_an_image_that_is_not_pinned() -> None:
     from werkraum.mirror import push
 
     with pytest.raises(WerkraumError) as err:
-        push.push_images(pins.load(repo_root()), "127.0.0.1:1", names=["kube-nonesuch"])
+        push.push_images(pins.load(repo_root()), push.PushTarget("127.0.0.1:1"), names=["kube-nonesuch"])
     assert "no pinned image named kube-nonesuch" in err.value.what
 
 

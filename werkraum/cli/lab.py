@@ -60,7 +60,7 @@ def _apply_tenants(rack: LabRack) -> LabTenantsResult:
     from werkraum.lab.lab import lab_pki, service_host
     from werkraum.lab.tenants import LabTenants
     from werkraum.mirror import engine, stand_in
-    from werkraum.mirror.push import LAB_REGISTRY_PORT
+    from werkraum.mirror.push import lab_push_target
     from werkraum.progress import step
 
     with step(f"Building the Pulumi engine from the Go module proxy (cached in {engine.engine_dir()})"):
@@ -74,7 +74,7 @@ def _apply_tenants(rack: LabRack) -> LabTenantsResult:
     def publish(spec: PlatformSpec) -> None:
         with step("Building the lab's stand-in app image and pushing it to the lab's registry"):
             built = stand_in.build(spec.image_registry)
-            stand_in.push(built, f"{service.address}:{LAB_REGISTRY_PORT}", lab_pki(rack).trust_dir())
+            stand_in.push(built, lab_push_target(rack), lab_pki(rack).trust_dir())
 
     return LabTenants(rack, engine.engine_dir()).apply(publish)
 
@@ -166,6 +166,28 @@ def lab_mirror(inventory: Path | None) -> None:
     for item in fill.images:
         click.echo(f"{item.source:<64} -> {item.target}")
     click.echo(f"lab registry {fill.registry}: {len(fill.images)} images; files mirror: {fill.files} files")
+
+
+@lab.command("seats")
+@INVENTORY_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@handle_errors
+def lab_seats(inventory: Path | None, fmt: str) -> None:
+    """`werkraum tenant seats` for the lab's tenants, from the lab's Keycloak (its hand-over, its platform stack)."""
+    import os
+
+    from werkraum.lab import lab as labmod
+    from werkraum.tenants.platform import platform_file
+
+    rack = _rack(inventory)
+    os.environ["WERKRAUM_KEYCLOAK_FETCH_DIR"] = str(labmod.keycloak_handover_dir(rack))
+    stacks = labmod.lab_state_dir(rack) / "tenants" / "stacks"
+    if not stacks.is_dir():
+        raise WerkraumError(f"lab {rack.name} has applied no tenants yet ({stacks})", hint="run `werkraum lab up`")
+    from werkraum.cli.tenant import tenant_seats
+
+    ctx = click.get_current_context()
+    ctx.invoke(tenant_seats, slugs=(), platform_path=platform_file("lab"), fmt=fmt, stacks_dir=stacks)
 
 
 @lab.command("kubeconfig")

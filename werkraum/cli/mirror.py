@@ -96,7 +96,15 @@ def mirror_images(names: tuple[str, ...], force: bool) -> None:
     "--registry",
     "repo",
     required=True,
-    help="The registry (HOST:PORT, optionally /PATH) the nodes pull from: kubernetes_image_repo.",
+    help="The registry's push site (HOST:PORT, optionally /PATH; roles/registry's registry_push_port, 5443): "
+    "the same repositories the nodes pull from its pull site (kubernetes_image_repo).",
+)
+@click.option(
+    "--creds",
+    envvar="WERKRAUM_REGISTRY_CREDS",
+    default=None,
+    help="A push user's USER:PASSWORD (roles/registry's registry_push_users; the password is "
+    "/etc/docker/registry/secrets/USER-password on the service node). Also $WERKRAUM_REGISTRY_CREDS.",
 )
 @click.option(
     "--cert-dir",
@@ -105,7 +113,7 @@ def mirror_images(names: tuple[str, ...], force: bool) -> None:
     help="A folder with the CA (ca.crt) that signed the registry's certificate (default: the system's CAs).",
 )
 @handle_errors
-def mirror_push(names: tuple[str, ...], repo: str, cert_dir: Path | None) -> None:
+def mirror_push(names: tuple[str, ...], repo: str, creds: str | None, cert_dir: Path | None) -> None:
     """Push NAMES (default: every pinned image) from podman's store to the registry, under their upstream paths.
 
     `registry.k8s.io/kube-apiserver:v1.37.2` goes to `REGISTRY/kube-apiserver:v1.37.2`,
@@ -114,7 +122,8 @@ def mirror_push(names: tuple[str, ...], repo: str, cert_dir: Path | None) -> Non
     """
     from werkraum.mirror import pins, push
 
-    for item in push.push_images(pins.load(repo_root()), repo, cert_dir=cert_dir, names=list(names) or None):
+    target = push.PushTarget(repo, creds)
+    for item in push.push_images(pins.load(repo_root()), target, cert_dir=cert_dir, names=list(names) or None):
         click.echo(f"{item.source:<64} -> {item.target}")
 
 

@@ -26,7 +26,7 @@ from werkraum.lab import image as lab_image
 from werkraum.lab import podman
 from werkraum.mirror.images import static_rootfs
 from werkraum.mirror.pins import mirrored
-from werkraum.mirror.push import push_refs
+from werkraum.mirror.push import PushTarget, push_refs
 from werkraum.paths import cache_dir, repo_root
 from werkraum.progress import say, step
 from werkraum.tenants.plans import WORKSPACE_PROFILES
@@ -112,13 +112,13 @@ def build(image_registry: str) -> StandIn:
     return StandIn(image_registry, digest)
 
 
-def push(stand_in: StandIn, repo: str, cert_dir: Path) -> list[str]:
-    """Push every tag to the lab's registry ``repo`` (HOST:PORT) under the path a pod's pull maps to.
+def push(stand_in: StandIn, to: PushTarget, cert_dir: Path) -> list[str]:
+    """Push every tag to the lab's registry (its push site ``to``) under the path a pod's pull maps to.
 
     ``registry.example/werkraum/chat:1.4.2`` goes to ``repo/werkraum/chat:1.4.2``: the
     containerd role's hosts.toml for the platform registry's name points at ``repo``.
     """
-    pairs = [(ref, mirrored(ref, repo)) for ref in stand_in.refs.values()]
-    pushed = push_refs(pairs, repo, cert_dir=cert_dir, again="run `werkraum lab tenants` again")
-    say(f"    the stand-in app ({stand_in.digest}) under {len(pushed)} app names in {repo}")
+    pairs = [(ref, mirrored(ref, to.repo)) for ref in stand_in.refs.values()]
+    pushed = push_refs(pairs, to, cert_dir=cert_dir, again="run `werkraum lab tenants` again")
+    say(f"    the stand-in app ({stand_in.digest}) under {len(pushed)} app names in {to.repo}")
     return pushed

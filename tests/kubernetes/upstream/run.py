@@ -31,7 +31,7 @@ from werkraum.lab.lab import kubeconfig, lab_pki, lab_state_dir, service_host
 from werkraum.lab.rack import load_rack
 from werkraum.mirror import files, gobuild
 from werkraum.mirror import pins as mirror_pins
-from werkraum.mirror.push import LAB_REGISTRY_PORT, push_refs
+from werkraum.mirror.push import lab_push_target, push_refs
 from werkraum.paths import cache_dir, repo_root
 from werkraum.progress import say, step
 
@@ -144,9 +144,9 @@ def run(inventory: Path, *, list_only: bool, timeout: str) -> int:
         if service is None:
             raise WerkraumError(f"lab {rack.name} has no service host, so no registry for the test images")
         built = images.build(pins, binaries["agnhost"], module_dir(pins))
-        repo = f"{service.address}:{LAB_REGISTRY_PORT}"
-        with step(f"Pushing the suite's {len(built.refs)} images to the lab registry {repo}"):
-            push_refs(built.pairs(repo), repo, cert_dir=lab_pki(rack).trust_dir(), again="run the command again")
+        to = lab_push_target(rack)
+        with step(f"Pushing the suite's {len(built.refs)} images to the lab registry {to.repo}"):
+            push_refs(built.pairs(to.repo), to, cert_dir=lab_pki(rack).trust_dir(), again="run the command again")
     args = [
         str(binaries["e2e-test"]),
         f"--kubeconfig={config}",

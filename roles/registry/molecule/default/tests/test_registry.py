@@ -5,6 +5,7 @@ import json
 import pytest
 
 FRONT = "127.0.0.1:5000"
+PUSH = "127.0.0.1:5443"
 IMAGE = f"{FRONT}/molecule/hello:1"
 
 # An OCI image of one layer, written as an OCI layout by the host's own Python:
@@ -69,12 +70,17 @@ def test_v2_answers_over_tls_with_a_certificate_for_both_names(host):
     assert host.run(f"curl -sS --fail -o /dev/null https://{FRONT}/v2/").rc != 0
 
 
+def _push_password(host):
+    return host.file("/etc/docker/registry/secrets/push-password").content_string.strip()
+
+
 def test_an_image_is_pushed_and_pulled_back(host, ca_dir):
     host.check_output(f"python3 - <<'EOF'\n{MAKE_IMAGE}\nEOF")
     # skopeo compresses the layer on its way to a registry, so the manifest pushed is a new one:
-    # its digest is what the registry must serve back.
+    # its digest is what the registry must serve back. Pushes go to the push site, as user push.
     host.check_output(
-        f"skopeo copy --dest-cert-dir {ca_dir} --digestfile /tmp/pushed.digest oci:/tmp/oci-hello:1 docker://{IMAGE}"
+        f"skopeo copy --dest-cert-dir {ca_dir} --dest-creds push:{_push_password(host)} "
+        f"--digestfile /tmp/pushed.digest oci:/tmp/oci-hello:1 docker://{PUSH}/molecule/hello:1"
     )
     pushed = host.file("/tmp/pushed.digest").content_string.strip()
     inspected = json.loads(host.check_output(f"skopeo inspect --cert-dir {ca_dir} docker://{IMAGE}"))
@@ -116,3 +122,39 @@ def test_configuration_is_not_world_readable(host):
     assert config.mode == 0o640
     assert config.group == "docker-registry"
     assert host.file("/etc/ssl/private/registry.key").mode == 0o600
+
+
+def test_pushes_need_the_push_site_and_a_push_users_password(host, ca_dir):
+    host.check_output(f"python3 - <<'EOF'\n{MAKE_IMAGE}\nEOF")
+    # The pull site takes no push at all, not even with the password.
+    refused = host.run(
+        f"skopeo copy --dest-cert-dir {ca_dir} --dest-creds push:{_push_password(host)} "
+        f"oci:/tmp/oci-hello:1 docker://{FRONT}/molecule/refused:1"
+    )
+    assert refused.rc != 0 and "403" in refused.stderr + refused.stdout
+    upload = host.check_output(
+        "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/ssl/certs/registry.crt -X POST "
+        f"https://{FRONT}/v2/molecule/refused/blobs/uploads/"
+    )
+    assert upload == "403"
+    # The push site wants a push user: none, or a wrong password, is a 401.
+    for creds in ("", "-u push:wrong"):
+        code = host.check_output(
+            f"curl -s -o /dev/null -w '%{{http_code}}' --cacert /etc/ssl/certs/registry.crt {creds} "
+            f"https://{PUSH}/v2/"
+        )
+        assert code == "401", creds
+    good = host.check_output(
+        f"curl -s -o /dev/null -w '%{{http_code}}' --cacert /etc/ssl/certs/registry.crt "
+        f"-u push:{_push_password(host)} https://{PUSH}/v2/"
+    )
+    assert good == "200"
+
+
+def test_push_secrets_are_root_only_and_the_htpasswd_is_bcrypt(host):
+    assert host.file("/etc/docker/registry/secrets").mode == 0o700
+    assert host.file("/etc/docker/registry/secrets/push-password").mode == 0o600
+    htpasswd = host.file("/etc/docker/registry/push.htpasswd")
+    assert htpasswd.mode == 0o640 and htpasswd.group == "www-data"
+    user, digest = htpasswd.content_string.strip().split(":", 1)
+    assert user == "push" and digest.startswith("$2y$")
