@@ -44,7 +44,7 @@ class LabIdentity:
 
 @pytest.fixture(scope="module")
 def lab_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabIdentity]:
-    from werkraum.identity.pinned import pin
+    from werkraum.infra.pinned import pin
     from werkraum.identity.seats import realm_admin
     from werkraum.lab.lab import keycloak_handover_dir, kubeconfig
     from werkraum.lab.rack import load_rack

@@ -27,7 +27,7 @@ from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 import pulumi
 from pulumi import dynamic
 from werkraum.errors import WerkraumError
-from werkraum.identity.pinned import pin
+from werkraum.infra.pinned import pin
 
 
 @dataclass(frozen=True)
