@@ -44,8 +44,8 @@ class LabIdentity:
 
 @pytest.fixture(scope="module")
 def lab_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabIdentity]:
-    from werkraum.infra.pinned import pin
     from werkraum.identity.seats import realm_admin
+    from werkraum.infra.pinned import pin
     from werkraum.lab.lab import keycloak_handover_dir, kubeconfig
     from werkraum.lab.rack import load_rack
     from werkraum.tenants.platform import load_platform, platform_file
